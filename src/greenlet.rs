@@ -1,0 +1,720 @@
+//! Greenlets: spawn, the handle, join and kill, `current()`.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::hub::{Ctx, Hub, Interrupt, ROOT, TimerAction, TimerKey, Waker};
+use crate::stack::{DEFAULT_STACK_SIZE, PooledStack};
+
+type Coro<T> = Coroutine<(), (), Result<T, Box<dyn Any + Send>>, PooledStack>;
+
+/// A process-unique greenlet number. The thread's own stack has one too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GreenletId(u64);
+
+impl GreenletId {
+    pub(crate) fn next() -> GreenletId {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Ids are taken from a global counter in blocks, so spawning costs no atomic.
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+        const BLOCK: u64 = 1024;
+        thread_local! {
+            static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        RANGE.with(|r| {
+            let (mut next, mut end) = r.get();
+            if next == end {
+                next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+                end = next + BLOCK;
+            }
+            r.set((next + 1, end));
+            GreenletId(next)
+        })
+    }
+
+    /// The number itself.
+    pub fn as_u64(&self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for GreenletId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The payload a killed greenlet unwinds with (gevent's `GreenletExit`).
+///
+/// Code that catches unwinds with `std::panic::catch_unwind` inside a greenlet can
+/// recognise a kill with `payload.is::<GreenletExit>()`. Catching it and going on makes
+/// the greenlet "undead": it keeps running, `kill` keeps waiting for it to finish, and
+/// `join` reports how it really ended.
+#[derive(Debug)]
+pub struct GreenletExit {
+    _private: (),
+}
+
+impl GreenletExit {
+    pub(crate) fn new() -> Self {
+        GreenletExit { _private: () }
+    }
+}
+
+/// Where a greenlet is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Spawned, not yet run (possibly waiting for a `spawn_later` timer).
+    New,
+    /// Has run at least once.
+    Started,
+    /// Returned, panicked or was killed; the result is stored.
+    Finished,
+}
+
+/// The non-generic part of a greenlet, shared by the hub and the handle.
+pub(crate) struct Header {
+    pub(crate) ctx: Ctx,
+    pub(crate) id: GreenletId,
+    pub(crate) name: Option<Rc<str>>,
+    pub(crate) slot: Cell<u32>,
+    pub(crate) status: Cell<Status>,
+    pub(crate) stack_size: usize,
+    /// The guard page below the stack, `[low, high)`, for the overflow report.
+    pub(crate) guard: (usize, usize),
+    /// The coroutine's yielder, set when it first runs; it lives on the greenlet's
+    /// own stack for as long as the coroutine has not finished.
+    yielder: Cell<*const Yielder<(), ()>>,
+    /// Wakers of contexts waiting for this greenlet to finish.
+    pub(crate) joiners: RefCell<Vec<Waker>>,
+    /// The `spawn_later` start timer, while pending.
+    pub(crate) start_timer: Cell<Option<TimerKey>>,
+    /// When it finished, as a per-thread sequence number (for `JoinAll`).
+    pub(crate) finish_seq: Cell<u64>,
+}
+
+impl Header {
+    /// Suspends the running greenlet back to the hub.
+    #[inline]
+    pub(crate) fn suspend(&self) {
+        let y = self.yielder.get();
+        debug_assert!(!y.is_null());
+        // SAFETY: `suspend` is only called on the header of the running greenlet
+        // (the hub's `current_header`), whose yielder was set when it started and
+        // stays valid on its stack until its function returns.
+        unsafe { (*y).suspend(()) };
+    }
+
+    /// `greenlet 'name' (#3)` or `greenlet #3`.
+    pub(crate) fn describe(&self) -> String {
+        match &self.name {
+            Some(n) => format!("greenlet '{n}' ({})", self.id),
+            None => format!("greenlet {}", self.id),
+        }
+    }
+
+    fn add_joiner(&self, w: Waker) {
+        self.joiners.borrow_mut().push(w);
+    }
+
+    fn remove_joiner(&self, w: Waker) {
+        self.joiners.borrow_mut().retain(|j| *j != w);
+    }
+}
+
+/// What the hub needs from a greenlet, whatever its result type.
+pub(crate) trait Task {
+    fn header(&self) -> &Header;
+    /// Runs the greenlet until it suspends (false) or finishes (true).
+    fn resume(&self) -> bool;
+    /// Called by the hub once the greenlet has finished: recycles the stack, wakes joiners.
+    fn finish(&self);
+    /// Drops the coroutine (unwinding it if it started): the thread is exiting.
+    fn abandon(&self);
+}
+
+struct Inner<T> {
+    header: Header,
+    coro: RefCell<Option<Coro<T>>>,
+    result: RefCell<Option<Result<T, JoinError>>>,
+}
+
+impl<T: 'static> Task for Inner<T> {
+    #[inline]
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn resume(&self) -> bool {
+        let mut coro = self.coro.borrow_mut();
+        let Some(c) = coro.as_mut() else {
+            return true;
+        };
+        self.header.status.set(Status::Started);
+        let guard = crate::overflow::Running::enter(&self.header);
+        let r = c.resume(());
+        drop(guard);
+        match r {
+            CoroutineResult::Yield(()) => false,
+            CoroutineResult::Return(res) => {
+                let res = res.map_err(|payload| self.error_from(payload));
+                *self.result.borrow_mut() = Some(res);
+                true
+            }
+        }
+    }
+
+    fn finish(&self) {
+        let coro = self.coro.borrow_mut().take();
+        if let Some(c) = coro {
+            Hub::current().stacks.borrow_mut().put(c.into_stack());
+        }
+        self.header.status.set(Status::Finished);
+        self.header.finish_seq.set(next_finish_seq());
+        let joiners = std::mem::take(&mut *self.header.joiners.borrow_mut());
+        for w in joiners {
+            w.wake();
+        }
+    }
+
+    fn abandon(&self) {
+        let coro = self.coro.borrow_mut().take();
+        drop(coro);
+        if self.result.borrow().is_none() {
+            *self.result.borrow_mut() = Some(Err(self.killed()));
+        }
+        self.header.status.set(Status::Finished);
+    }
+}
+
+impl<T> Inner<T> {
+    fn killed(&self) -> JoinError {
+        JoinError {
+            id: self.header.id,
+            name: self.header.name.as_deref().map(str::to_owned),
+            repr: Repr::Killed,
+        }
+    }
+
+    fn error_from(&self, payload: Box<dyn Any + Send>) -> JoinError {
+        let repr = if payload.is::<GreenletExit>() {
+            Repr::Killed
+        } else if payload.is::<crate::time::TimeoutUnwind>() {
+            Repr::Panic(Box::new(
+                "a with_timeout deadline escaped its with_timeout call".to_string(),
+            ))
+        } else {
+            Repr::Panic(payload)
+        };
+        JoinError {
+            id: self.header.id,
+            name: self.header.name.as_deref().map(str::to_owned),
+            repr,
+        }
+    }
+}
+
+/// A handle to a greenlet: join it, kill it, ask about it.
+///
+/// Dropping the handle detaches the greenlet: it keeps running. The handle is
+/// neither `Send` nor `Sync`: a greenlet belongs to the hub of the thread that
+/// spawned it.
+///
+/// ```compile_fail
+/// let g = greenlet::spawn(|| 1);
+/// std::thread::spawn(move || g.join()); // Greenlet is !Send
+/// ```
+pub struct Greenlet<T> {
+    inner: Rc<Inner<T>>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<T> fmt::Debug for Greenlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Greenlet")
+            .field("id", &self.inner.header.id)
+            .field("name", &self.inner.header.name)
+            .field("status", &self.inner.header.status.get())
+            .finish()
+    }
+}
+
+impl<T: 'static> Greenlet<T> {
+    /// Waits for the greenlet to finish and returns its value, or why it has none.
+    ///
+    /// # Panics
+    /// If a greenlet joins itself.
+    pub fn join(self) -> Result<T, JoinError> {
+        self.wait();
+        self.inner
+            .result
+            .borrow_mut()
+            .take()
+            .expect("a finished greenlet has a result")
+    }
+
+    /// Waits for the greenlet to finish, without taking its result.
+    pub fn wait(&self) {
+        self.wait_deadline(None);
+    }
+
+    /// Waits at most `timeout` for the greenlet to finish; returns whether it has.
+    /// The greenlet is not disturbed (gevent's `join(timeout)`).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_deadline(crate::time::deadline(timeout))
+    }
+
+    fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
+        let header = &self.inner.header;
+        if header.status.get() == Status::Finished {
+            return true;
+        }
+        let hub = Hub::current();
+        if hub.current_slot() == header.slot.get() && header.status.get() != Status::Finished {
+            panic!("greenlet: {} tried to join itself; it would wait forever", header.describe());
+        }
+        while header.status.get() != Status::Finished {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            let w = hub.waker();
+            header.add_joiner(w);
+            let timer = deadline.map(|d| hub.add_timer(d, TimerAction::Wake(w)));
+            let cleanup = JoinCleanup {
+                header,
+                waker: w,
+                timer,
+            };
+            hub.park("join");
+            drop(cleanup);
+        }
+        true
+    }
+
+    /// Whether the greenlet has finished (returned, panicked or been killed).
+    pub fn is_finished(&self) -> bool {
+        self.inner.header.status.get() == Status::Finished
+    }
+
+    /// Whether the greenlet has started running.
+    pub fn is_started(&self) -> bool {
+        self.inner.header.status.get() != Status::New
+    }
+
+    /// Kills the greenlet and waits until it has finished unwinding (gevent's
+    /// `kill(block=True)`).
+    ///
+    /// A greenlet that has not started never runs: its closure is dropped. A
+    /// started one unwinds from its blocking point with a [`GreenletExit`] payload,
+    /// running its destructors once. Killing a finished greenlet does nothing.
+    ///
+    /// # Panics
+    /// If a greenlet kills itself.
+    pub fn kill(&self) {
+        self.kill_nowait();
+        self.wait();
+    }
+
+    /// Kills and waits at most `timeout`; returns whether the greenlet has finished.
+    pub fn kill_timeout(&self, timeout: Duration) -> bool {
+        self.kill_nowait();
+        self.wait_timeout(timeout)
+    }
+
+    /// Delivers the kill and returns at once; the greenlet unwinds when the hub next
+    /// runs it (gevent's `kill(block=False)`).
+    pub fn kill_nowait(&self) {
+        let header = &self.inner.header;
+        let hub = Hub::current();
+        match header.status.get() {
+            Status::Finished => {}
+            Status::New => {
+                let coro = self.inner.coro.borrow_mut().take();
+                if let Some(mut c) = coro {
+                    // Unwinding an unstarted coroutine drops its closure without running it.
+                    c.force_unwind();
+                    hub.stacks.borrow_mut().put(c.into_stack());
+                }
+                *self.inner.result.borrow_mut() = Some(Err(self.inner.killed()));
+                self.inner.finish();
+                // A greenlet waiting for its spawn_later timer is in no run queue, so
+                // its slot is freed now. One in the run queue keeps its slot until the
+                // hub pops it and sees it finished, so that the stale queue entry can
+                // never run another greenlet that reused the slot.
+                if let Some(key) = header.start_timer.take() {
+                    hub.cancel_timer(key);
+                    drop(hub.remove(header.slot.get()));
+                }
+            }
+            Status::Started => {
+                if hub.current_slot() == header.slot.get() {
+                    panic!("greenlet: {} tried to kill itself", header.describe());
+                }
+                hub.interrupt(header.slot.get(), Interrupt::Kill);
+            }
+        }
+    }
+
+    /// The greenlet's id.
+    pub fn id(&self) -> GreenletId {
+        self.inner.header.id
+    }
+
+    /// The greenlet's name, if it was given one with [`Builder::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.inner.header.name.as_deref()
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        &self.inner.header
+    }
+
+    /// Finished with an error (panicked or killed).
+    pub(crate) fn failed(&self) -> bool {
+        self.inner.result.borrow().as_ref().is_some_and(Result::is_err)
+    }
+}
+
+fn next_finish_seq() -> u64 {
+    thread_local! { static SEQ: Cell<u64> = const { Cell::new(0) }; }
+    SEQ.with(|s| {
+        let n = s.get();
+        s.set(n + 1);
+        n
+    })
+}
+
+struct JoinCleanup<'a> {
+    header: &'a Header,
+    waker: Waker,
+    timer: Option<TimerKey>,
+}
+
+impl Drop for JoinCleanup<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer {
+            Hub::current().cancel_timer(t);
+        }
+        if self.header.status.get() != Status::Finished {
+            self.header.remove_joiner(self.waker);
+        }
+    }
+}
+
+/// Why a greenlet has no value: it panicked or was killed.
+pub struct JoinError {
+    id: GreenletId,
+    name: Option<String>,
+    repr: Repr,
+}
+
+enum Repr {
+    Panic(Box<dyn Any + Send>),
+    Killed,
+}
+
+impl JoinError {
+    /// Whether the greenlet panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// Whether the greenlet was killed.
+    pub fn is_killed(&self) -> bool {
+        matches!(self.repr, Repr::Killed)
+    }
+
+    /// The panic payload.
+    ///
+    /// # Panics
+    /// If the greenlet was killed rather than panicking; see [`JoinError::try_into_panic`].
+    pub fn into_panic(self) -> Box<dyn Any + Send> {
+        self.try_into_panic()
+            .unwrap_or_else(|e| panic!("into_panic called on {e}"))
+    }
+
+    /// The panic payload, or the error back if the greenlet was killed.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
+        match self.repr {
+            Repr::Panic(p) => Ok(p),
+            Repr::Killed => Err(self),
+        }
+    }
+
+    /// The id of the greenlet.
+    pub fn id(&self) -> GreenletId {
+        self.id
+    }
+
+    /// The name of the greenlet, if it had one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn who(&self) -> String {
+        match &self.name {
+            Some(n) => format!("greenlet '{n}' ({})", self.id),
+            None => format!("greenlet {}", self.id),
+        }
+    }
+}
+
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> Option<&str> {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Killed => write!(f, "{} was killed", self.who()),
+            Repr::Panic(p) => match panic_message(p.as_ref()) {
+                Some(m) => write!(f, "{} panicked: {m}", self.who()),
+                None => write!(f, "{} panicked", self.who()),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Killed => write!(f, "JoinError::Killed({})", self.who()),
+            Repr::Panic(_) => write!(f, "JoinError::Panic({self})"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for io::Error {
+    fn from(e: JoinError) -> io::Error {
+        io::Error::other(e.to_string())
+    }
+}
+
+/// Configures a greenlet before spawning it, like `std::thread::Builder`.
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the default name (none) and stack size (256 KiB).
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the greenlet; the name appears in panic reports and errors.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to a page, at least 16 KiB).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the greenlet; it first runs when the spawner blocks or yields.
+    ///
+    /// # Errors
+    /// When no stack can be allocated; the error names the limit and the remedy.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let hub = Hub::current();
+        let g = self.create(hub, f)?;
+        hub.schedule(g.inner.header.slot.get());
+        Ok(g)
+    }
+
+    /// Spawns the greenlet to start no earlier than `delay` from now.
+    ///
+    /// # Errors
+    /// As [`Builder::spawn`].
+    pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let hub = Hub::current();
+        let g = self.create(hub, f)?;
+        let slot = g.inner.header.slot.get();
+        match crate::time::deadline(delay) {
+            Some(d) => {
+                let key = hub.add_timer(d, TimerAction::Start(slot));
+                g.inner.header.start_timer.set(Some(key));
+            }
+            None => {} // "Never": it waits until killed.
+        }
+        Ok(g)
+    }
+
+    fn create<F, T>(self, hub: &Hub, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
+        let stack = hub.stacks.borrow_mut().get(size)?;
+        let stack_size = stack.size();
+        let guard = stack.guard_range();
+        let inner = Rc::new(Inner {
+            header: Header {
+                ctx: Ctx::new(),
+                id: GreenletId::next(),
+                name: self.name.map(Rc::from),
+                slot: Cell::new(ROOT),
+                status: Cell::new(Status::New),
+                stack_size,
+                guard,
+                yielder: Cell::new(std::ptr::null()),
+                joiners: RefCell::new(Vec::new()),
+                start_timer: Cell::new(None),
+                finish_seq: Cell::new(u64::MAX),
+            },
+            coro: RefCell::new(None),
+            result: RefCell::new(None),
+        });
+        let yielder_cell: *const Cell<*const Yielder<(), ()>> = &inner.header.yielder;
+        let coro: Coro<T> = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+            // SAFETY: the header outlives its coroutine: the coroutine is stored in
+            // the same Rc allocation and dropped before (or with) the header.
+            unsafe { (*yielder_cell).set(y as *const _) };
+            panic::catch_unwind(AssertUnwindSafe(f))
+        });
+        *inner.coro.borrow_mut() = Some(coro);
+        hub.insert(inner.clone());
+        Ok(Greenlet {
+            inner,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// Spawns a greenlet on this thread's hub. It first runs when the caller blocks or
+/// yields; greenlets start in the order they were spawned.
+///
+/// # Panics
+/// When no stack can be allocated, with the message of [`Builder::spawn`]'s error.
+pub fn spawn<F, T>(f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Spawns a greenlet that starts no earlier than `delay` from now.
+///
+/// # Panics
+/// As [`spawn`].
+pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new()
+        .spawn_later(delay, f)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Who is running: a greenlet, or the thread outside any greenlet.
+#[derive(Clone, Debug)]
+pub struct Current {
+    id: GreenletId,
+    name: Option<Rc<str>>,
+    greenlet: bool,
+}
+
+impl Current {
+    /// The greenlet's id; outside a greenlet, an id standing for the thread.
+    pub fn id(&self) -> GreenletId {
+        self.id
+    }
+
+    /// The greenlet's name; outside a greenlet, the thread's name.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Whether this is a greenlet (false for the thread's own stack).
+    pub fn is_greenlet(&self) -> bool {
+        self.greenlet
+    }
+}
+
+impl fmt::Display for Current {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.greenlet { "Greenlet" } else { "Thread" };
+        match &self.name {
+            Some(n) => write!(f, "<{kind} '{n}' {}>", self.id),
+            None => write!(f, "<{kind} {}>", self.id),
+        }
+    }
+}
+
+/// The running greenlet, or the thread when called outside one.
+pub fn current() -> Current {
+    let hub = Hub::current();
+    match hub.current_header() {
+        Some(h) => Current {
+            id: h.id,
+            name: h.name.clone(),
+            greenlet: true,
+        },
+        None => Current {
+            id: hub.root_id,
+            name: std::thread::current().name().map(Rc::from),
+            greenlet: false,
+        },
+    }
+}
+
+/// Installs, once, a panic hook that names the greenlet a panic happened in and
+/// defers to the previous hook for panics outside greenlets.
+pub(crate) fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let who = Hub::try_current()
+                .and_then(|hub| hub.current_header())
+                .map(Header::describe);
+            match who {
+                Some(who) => {
+                    let msg = panic_message(info.payload()).unwrap_or("Box<dyn Any>");
+                    let location = info
+                        .location()
+                        .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+                        .unwrap_or_default();
+                    let backtrace = std::backtrace::Backtrace::capture();
+                    let bt = match backtrace.status() {
+                        std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+                        _ => "\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace".to_string(),
+                    };
+                    eprintln!(
+                        "\n{who} on thread '{}' panicked{location}:\n{msg}{bt}",
+                        std::thread::current().name().unwrap_or("<unnamed>")
+                    );
+                }
+                None => previous(info),
+            }
+        }));
+    });
+}

@@ -1,0 +1,851 @@
+//! The hub: one per OS thread, created lazily, running on the thread's own stack.
+//!
+//! The hub owns every greenlet spawned on its thread (in a slab, so that a greenlet
+//! has a small `Copy` identity that other threads can name), the run queue, the
+//! timers and the mio `Poll`. It is reached through a thread-local raw pointer, never
+//! moved, and freed by a thread-local guard when the thread exits.
+//!
+//! Code that blocks goes through [`park`]: a greenlet suspends back to whoever resumed
+//! it (the hub loop); code on the thread's own stack (the *root*) runs the hub loop
+//! until it has been woken. Everything that wakes goes through [`Waker::wake`]. That
+//! pair is the one wait/wake seam: see `arch/hub.md`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::greenlet::{GreenletId, Header, Task};
+use crate::stack::StackPool;
+
+/// The slot number that stands for the thread's own stack.
+pub(crate) const ROOT: u32 = u32::MAX;
+/// `current` while the hub's own machinery runs (between greenlets).
+const HUB: u32 = u32::MAX - 1;
+
+/// How many greenlets run between two looks at the clock, the inbox and the poller
+/// while the run queue stays non-empty.
+const BUDGET: u32 = 64;
+
+const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+
+/// Why a parked context was interrupted: delivered by unwinding out of `park`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interrupt {
+    Kill,
+    Timeout(u64),
+}
+
+/// The run state of one context (a greenlet or the root).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Running right now, or suspended in the run queue.
+    Running,
+    /// Its current waker fired before it parked: `park` returns at once.
+    Notified,
+    /// Parked; only a waker with the current epoch (or an interrupt) makes it runnable.
+    Parked,
+}
+
+/// The wait state every context has: the part of the seam a waker acts on.
+pub(crate) struct Ctx {
+    /// Bumped each time a park ends, so that wakers minted for an earlier wait are
+    /// stale and ignored: a wake is delivered once, to the wait it was made for.
+    pub(crate) epoch: Cell<u32>,
+    pub(crate) state: Cell<State>,
+    pub(crate) interrupt: Cell<Option<Interrupt>>,
+    /// What the context waits for, for the deadlock report.
+    pub(crate) reason: Cell<&'static str>,
+}
+
+impl Ctx {
+    pub(crate) const fn new() -> Self {
+        Ctx {
+            epoch: Cell::new(0),
+            state: Cell::new(State::Running),
+            interrupt: Cell::new(None),
+            reason: Cell::new(""),
+        }
+    }
+
+    /// Records an interrupt; a kill is never replaced by a timeout, and an earlier
+    /// timeout is not replaced by a later one (the one that fired first is reported).
+    pub(crate) fn set_interrupt(&self, int: Interrupt) {
+        match (self.interrupt.get(), int) {
+            (Some(Interrupt::Kill), _) => {}
+            (Some(Interrupt::Timeout(_)), Interrupt::Timeout(_)) => {}
+            _ => self.interrupt.set(Some(int)),
+        }
+    }
+}
+
+/// A handle that wakes one wait of one context. `Copy`, `Send` and `Sync`: it names
+/// the hub by a `'static` shared part and the context by slot and epoch, so it owns
+/// nothing and a stale one is harmless.
+#[derive(Clone, Copy, Debug)]
+pub struct Waker {
+    shared: &'static Shared,
+    incarnation: u32,
+    slot: u32,
+    epoch: u32,
+}
+
+impl PartialEq for Waker {
+    fn eq(&self, other: &Self) -> bool {
+        ptr::eq(self.shared, other.shared)
+            && self.incarnation == other.incarnation
+            && self.slot == other.slot
+            && self.epoch == other.epoch
+    }
+}
+
+impl Waker {
+    /// Wakes the wait this waker was made for, from any thread. Waking twice, or
+    /// waking a wait that has ended, does nothing.
+    #[inline]
+    pub fn wake(self) {
+        if let Some(hub) = Hub::try_current()
+            && ptr::eq(hub.shared, self.shared)
+            && hub.incarnation == self.incarnation
+        {
+            hub.wake_local(self.slot, self.epoch);
+        } else {
+            self.shared.wake_remote(self);
+        }
+    }
+
+    /// Whether this waker wakes a context of the calling thread's hub.
+    pub fn is_local(&self) -> bool {
+        Hub::try_current().is_some_and(|hub| {
+            ptr::eq(hub.shared, self.shared) && hub.incarnation == self.incarnation
+        })
+    }
+
+    /// Tells the target hub that a wake may come from another thread while this guard
+    /// lives, so that its deadlock check does not report the wait as hopeless.
+    pub fn expect_remote(&self) -> RemoteGuard {
+        self.shared.external.fetch_add(1, Ordering::AcqRel);
+        RemoteGuard {
+            shared: self.shared,
+        }
+    }
+}
+
+/// Keeps a hub's deadlock check quiet while a wake may still come from another thread.
+#[derive(Debug)]
+pub struct RemoteGuard {
+    shared: &'static Shared,
+}
+
+impl Drop for RemoteGuard {
+    fn drop(&mut self) {
+        self.shared.external.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The part of a hub other threads may touch. Never freed: a dead hub's `Shared` goes
+/// to a free list and serves a later hub with a new incarnation number, so that a
+/// `Waker` can hold a plain `&'static` and still never wake the wrong hub.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Remote wakes and the mio waker that interrupts the hub's poll. Holding this lock
+    /// is what keeps the waker alive while a remote thread uses it.
+    remote: parking_lot::Mutex<Remote>,
+    /// Set when `remote.wakes` is non-empty; read by the hub without the lock.
+    pending: AtomicBool,
+    /// Outstanding `RemoteGuard`s: wakes that may come from other threads.
+    external: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Remote {
+    incarnation: u32,
+    waker: Option<mio::Waker>,
+    wakes: Vec<(u32, u32)>,
+}
+
+static FREE_SHARED: parking_lot::Mutex<Vec<&'static Shared>> = parking_lot::Mutex::new(Vec::new());
+
+impl Shared {
+    fn wake_remote(&'static self, w: Waker) {
+        let mut remote = self.remote.lock();
+        if remote.incarnation != w.incarnation || remote.waker.is_none() {
+            return; // The hub it was made for has exited.
+        }
+        remote.wakes.push((w.slot, w.epoch));
+        if !self.pending.swap(true, Ordering::AcqRel)
+            && let Some(waker) = remote.waker.as_ref()
+        {
+            // A failed eventfd write means the counter is saturated, so the hub
+            // is already due to wake: nothing is lost by ignoring it.
+            let _ = waker.wake();
+        }
+    }
+}
+
+/// What a timer does when it fires.
+pub(crate) enum TimerAction {
+    /// Wake one wait.
+    Wake(Waker),
+    /// Interrupt a context's current wait with a timeout.
+    Interrupt { slot: u32, id: u64 },
+    /// Start a greenlet spawned with `spawn_later`.
+    Start(u32),
+}
+
+pub(crate) type TimerKey = (Instant, u64);
+
+/// The hub. Fields are `Cell`/`RefCell`: only this thread touches them, and no
+/// borrow is ever held across a switch into a greenlet.
+pub(crate) struct Hub {
+    pub(crate) shared: &'static Shared,
+    pub(crate) incarnation: u32,
+    /// Every live greenlet of this hub; the slab index is its slot. Owner: the hub.
+    slots: RefCell<Vec<Option<Rc<dyn Task>>>>,
+    free_slots: RefCell<Vec<u32>>,
+    /// Slots ready to run, FIFO.
+    runq: RefCell<VecDeque<u32>>,
+    /// The slot running now, `ROOT` on the thread's own stack, `HUB` in the loop.
+    current: Cell<u32>,
+    /// The header of the running greenlet (null outside greenlets). Valid while it
+    /// runs: the slab holds its `Rc` until the hub sees it finish.
+    current_header: Cell<*const Header>,
+    /// The thread's own stack, as a context.
+    pub(crate) root: Ctx,
+    pub(crate) root_id: GreenletId,
+    timers: RefCell<BTreeMap<TimerKey, TimerAction>>,
+    timer_seq: Cell<u64>,
+    poll: RefCell<mio::Poll>,
+    events: RefCell<mio::Events>,
+    /// Registered IO sources that keep the hub alive (used by `net`).
+    pub(crate) io_refs: Cell<usize>,
+    /// Greenlets spawned and not finished.
+    live: Cell<usize>,
+    pub(crate) stacks: RefCell<StackPool>,
+    /// Set while the thread exits and remaining greenlets are unwound.
+    shutting_down: Cell<bool>,
+    since_maintenance: Cell<u32>,
+}
+
+thread_local! {
+    static HUB_PTR: Cell<*const Hub> = const { Cell::new(ptr::null()) };
+    static HUB_GUARD: HubGuard = const { HubGuard };
+    static HUB_DEAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Frees the thread's hub when the thread exits.
+struct HubGuard;
+
+impl Drop for HubGuard {
+    fn drop(&mut self) {
+        let p = HUB_PTR.with(|c| c.get());
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: the pointer came from Box::into_raw in `Hub::current` and is freed
+        // only here, once, after the teardown below has stopped every greenlet.
+        unsafe {
+            (*p).teardown();
+            HUB_PTR.with(|c| c.set(ptr::null()));
+            HUB_DEAD.with(|c| c.set(true));
+            drop(Box::from_raw(p as *mut Hub));
+        }
+    }
+}
+
+impl Hub {
+    /// The calling thread's hub, created on first use.
+    #[inline]
+    pub(crate) fn current() -> &'static Hub {
+        match Self::try_current() {
+            Some(hub) => hub,
+            None => Self::create(),
+        }
+    }
+
+    /// The calling thread's hub if it has one.
+    #[inline]
+    pub(crate) fn try_current() -> Option<&'static Hub> {
+        let p = HUB_PTR.try_with(|c| c.get()).unwrap_or(ptr::null());
+        // SAFETY: a non-null pointer is a live hub of this thread: it is freed only by
+        // the thread-local guard, which nulls the pointer first. The `'static` is a
+        // white lie bounded by the thread's life, and `Hub` is !Send, so the reference
+        // cannot leave the thread.
+        unsafe { p.as_ref() }
+    }
+
+    #[cold]
+    fn create() -> &'static Hub {
+        if HUB_DEAD.try_with(|d| d.get()).unwrap_or(true) {
+            panic!("greenlet: this thread's hub has already been destroyed (thread exiting)");
+        }
+        crate::overflow::install();
+        crate::greenlet::install_panic_hook();
+        let hub = Box::new(Hub::new().unwrap_or_else(|e| {
+            panic!("greenlet: cannot create the hub's event loop (mio::Poll): {e}")
+        }));
+        let p = Box::into_raw(hub);
+        HUB_PTR.with(|c| c.set(p));
+        HUB_GUARD.with(|_| {});
+        // SAFETY: just created, and freed only by the thread-local guard.
+        unsafe { &*p }
+    }
+
+    fn new() -> io::Result<Hub> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let recycled = FREE_SHARED.lock().pop();
+        let shared: &'static Shared = recycled.unwrap_or_else(|| {
+            Box::leak(Box::new(Shared {
+                remote: parking_lot::Mutex::new(Remote {
+                    incarnation: 0,
+                    waker: None,
+                    wakes: Vec::new(),
+                }),
+                pending: AtomicBool::new(false),
+                external: AtomicUsize::new(0),
+            }))
+        });
+        let incarnation = {
+            let mut remote = shared.remote.lock();
+            remote.incarnation = remote.incarnation.wrapping_add(1);
+            remote.waker = Some(waker);
+            remote.wakes.clear();
+            remote.incarnation
+        };
+        shared.pending.store(false, Ordering::Release);
+        shared.external.store(0, Ordering::Release);
+        Ok(Hub {
+            shared,
+            incarnation,
+            slots: RefCell::new(Vec::new()),
+            free_slots: RefCell::new(Vec::new()),
+            runq: RefCell::new(VecDeque::new()),
+            current: Cell::new(ROOT),
+            current_header: Cell::new(ptr::null()),
+            root: Ctx::new(),
+            root_id: GreenletId::next(),
+            timers: RefCell::new(BTreeMap::new()),
+            timer_seq: Cell::new(0),
+            poll: RefCell::new(poll),
+            events: RefCell::new(mio::Events::with_capacity(1024)),
+            io_refs: Cell::new(0),
+            live: Cell::new(0),
+            stacks: RefCell::new(StackPool::new()),
+            shutting_down: Cell::new(false),
+            since_maintenance: Cell::new(0),
+        })
+    }
+
+    // ---- contexts -------------------------------------------------------------
+
+    /// The header of the running greenlet, or `None` on the thread's own stack.
+    #[inline]
+    pub(crate) fn current_header(&self) -> Option<&Header> {
+        // SAFETY: see the field's rule: non-null only while that greenlet runs, and
+        // its Rc is held by the slab until the hub sees it finish.
+        unsafe { self.current_header.get().as_ref() }
+    }
+
+    #[inline]
+    fn ctx(&self, slot: u32) -> Option<Ctx_<'_>> {
+        if slot == ROOT {
+            return Some(Ctx_::Root(&self.root));
+        }
+        let slots = self.slots.borrow();
+        let task = slots.get(slot as usize)?.as_ref()?.clone();
+        Some(Ctx_::Task(task))
+    }
+
+    /// A waker for the current wait of the running context.
+    #[inline]
+    pub(crate) fn waker(&self) -> Waker {
+        let (slot, ctx) = match self.current_header() {
+            Some(h) => (h.slot.get(), &h.ctx),
+            None => (ROOT, &self.root),
+        };
+        Waker {
+            shared: self.shared,
+            incarnation: self.incarnation,
+            slot,
+            epoch: ctx.epoch.get(),
+        }
+    }
+
+    /// The slot of the running context (`ROOT` on the thread's stack).
+    pub(crate) fn current_slot(&self) -> u32 {
+        match self.current_header() {
+            Some(h) => h.slot.get(),
+            None => ROOT,
+        }
+    }
+
+    #[inline]
+    fn wake_local(&self, slot: u32, epoch: u32) {
+        if slot == ROOT {
+            wake_ctx(&self.root, epoch, || {});
+            return;
+        }
+        let slots = self.slots.borrow();
+        let Some(Some(task)) = slots.get(slot as usize) else {
+            return;
+        };
+        let ctx = &task.header().ctx;
+        wake_ctx(ctx, epoch, || self.runq.borrow_mut().push_back(slot));
+    }
+
+    /// Makes a context runnable whatever its epoch: used to deliver interrupts.
+    pub(crate) fn force_wake(&self, slot: u32) {
+        match self.ctx(slot) {
+            Some(Ctx_::Root(ctx)) => self.wake_local(ROOT, ctx.epoch.get()),
+            Some(Ctx_::Task(task)) => self.wake_local(slot, task.header().ctx.epoch.get()),
+            None => {}
+        }
+    }
+
+    /// Delivers an interrupt to a context and wakes it if it is parked.
+    pub(crate) fn interrupt(&self, slot: u32, int: Interrupt) {
+        match self.ctx(slot) {
+            Some(Ctx_::Root(ctx)) => ctx.set_interrupt(int),
+            Some(Ctx_::Task(task)) => task.header().ctx.set_interrupt(int),
+            None => return,
+        }
+        self.force_wake(slot);
+    }
+
+    // ---- greenlets --------------------------------------------------------------
+
+    /// Puts a new greenlet in the slab; it runs when `schedule` is called for it.
+    pub(crate) fn insert(&self, task: Rc<dyn Task>) -> u32 {
+        let slot = match self.free_slots.borrow_mut().pop() {
+            Some(slot) => {
+                self.slots.borrow_mut()[slot as usize] = Some(task.clone());
+                slot
+            }
+            None => {
+                let mut slots = self.slots.borrow_mut();
+                slots.push(Some(task.clone()));
+                u32::try_from(slots.len() - 1).expect("fewer than 2^32 - 2 greenlets")
+            }
+        };
+        task.header().slot.set(slot);
+        self.live.set(self.live.get() + 1);
+        slot
+    }
+
+    #[inline]
+    pub(crate) fn schedule(&self, slot: u32) {
+        self.runq.borrow_mut().push_back(slot);
+    }
+
+    /// Removes a finished greenlet from the slab.
+    pub(crate) fn remove(&self, slot: u32) -> Option<Rc<dyn Task>> {
+        let task = self.slots.borrow_mut().get_mut(slot as usize)?.take();
+        if task.is_some() {
+            self.free_slots.borrow_mut().push(slot);
+            self.live.set(self.live.get() - 1);
+        }
+        task
+    }
+
+    fn run_one(&self, slot: u32) {
+        let task = {
+            let slots = self.slots.borrow();
+            match slots.get(slot as usize) {
+                Some(Some(task)) => task.clone(),
+                _ => return,
+            }
+        };
+        let header = task.header();
+        if header.status.get() == crate::greenlet::Status::Finished {
+            // Killed before it ever ran: reap the slot its queue entry kept.
+            drop(self.remove(slot));
+            return;
+        }
+        self.current.set(slot);
+        self.current_header.set(header as *const Header);
+        let finished = task.resume();
+        self.current.set(HUB);
+        self.current_header.set(ptr::null());
+        if finished {
+            // Drops the slab's Rc; the handle may hold another.
+            let removed = self.remove(slot);
+            task.finish();
+            drop(removed);
+        }
+    }
+
+    // ---- timers -----------------------------------------------------------------
+
+    pub(crate) fn add_timer(&self, deadline: Instant, action: TimerAction) -> TimerKey {
+        let seq = self.timer_seq.get();
+        self.timer_seq.set(seq + 1);
+        let key = (deadline, seq);
+        self.timers.borrow_mut().insert(key, action);
+        key
+    }
+
+    /// Cancels a timer; returns whether it was still pending.
+    pub(crate) fn cancel_timer(&self, key: TimerKey) -> bool {
+        self.timers.borrow_mut().remove(&key).is_some()
+    }
+
+    fn fire_timers(&self, now: Instant) {
+        loop {
+            let action = {
+                let mut timers = self.timers.borrow_mut();
+                match timers.first_entry() {
+                    Some(e) if e.key().0 <= now => e.remove(),
+                    _ => return,
+                }
+            };
+            match action {
+                TimerAction::Wake(w) => w.wake(),
+                TimerAction::Interrupt { slot, id } => self.interrupt(slot, Interrupt::Timeout(id)),
+                TimerAction::Start(slot) => {
+                    if let Some(Ctx_::Task(task)) = self.ctx(slot) {
+                        task.header().start_timer.set(None);
+                        self.schedule(slot);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.timers.borrow().first_key_value().map(|(k, _)| k.0)
+    }
+
+    // ---- the loop -----------------------------------------------------------------
+
+    /// Blocks the running context until its current waker fires or it is
+    /// interrupted. See the module docs; the caller re-checks its own condition only
+    /// if it shares its waker with several sources.
+    pub(crate) fn park(&self, reason: &'static str) {
+        match self.current_header() {
+            Some(header) => {
+                let ctx = &header.ctx;
+                if ctx.interrupt.get().is_none() && ctx.state.get() != State::Notified {
+                    ctx.state.set(State::Parked);
+                    ctx.reason.set(reason);
+                    header.suspend();
+                }
+                end_park(ctx);
+            }
+            None => {
+                if self.current.get() == HUB {
+                    panic!(
+                        "greenlet: cannot block ({reason}) inside the hub's own machinery \
+                         (for example a Drop that the hub runs, or a timer callback): \
+                         nothing could switch back here"
+                    );
+                }
+                if self.shutting_down.get() {
+                    panic!("greenlet: cannot block ({reason}) while the thread's hub is shutting down");
+                }
+                let ctx = &self.root;
+                if ctx.interrupt.get().is_none() && ctx.state.get() != State::Notified {
+                    ctx.state.set(State::Parked);
+                    ctx.reason.set(reason);
+                    self.current.set(HUB);
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.run_until(|| ctx.state.get() != State::Parked, true);
+                    }));
+                    self.current.set(ROOT);
+                    if let Err(p) = r {
+                        end_park(ctx);
+                        std::panic::resume_unwind(p);
+                    }
+                }
+                end_park(ctx);
+            }
+        }
+    }
+
+    /// Moves the running greenlet to the back of the run queue, or, on the thread's
+    /// own stack, runs every greenlet that is ready now.
+    pub(crate) fn yield_now(&self) {
+        match self.current_header() {
+            Some(header) => {
+                if header.ctx.interrupt.get().is_none() {
+                    self.runq.borrow_mut().push_back(header.slot.get());
+                    header.suspend();
+                }
+                end_park(&header.ctx);
+            }
+            None => {
+                if self.current.get() == HUB {
+                    panic!("greenlet: cannot yield inside the hub's own machinery");
+                }
+                if self.root.interrupt.get().is_none() {
+                    self.current.set(HUB);
+                    let n = self.runq.borrow().len();
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        for _ in 0..n {
+                            let next = self.runq.borrow_mut().pop_front();
+                            match next {
+                                Some(slot) => self.run_one(slot),
+                                None => break,
+                            }
+                        }
+                        self.maintain(false);
+                    }));
+                    self.current.set(ROOT);
+                    if let Err(p) = r {
+                        std::panic::resume_unwind(p);
+                    }
+                }
+                end_park(&self.root);
+            }
+        }
+    }
+
+    /// Runs the loop until `done()`; with `report`, a state from which nothing can
+    /// make progress panics with the deadlock report, else it returns.
+    fn run_until(&self, done: impl Fn() -> bool, report: bool) -> bool {
+        loop {
+            if done() {
+                return true;
+            }
+            loop {
+                let next = self.runq.borrow_mut().pop_front();
+                let Some(slot) = next else { break };
+                self.run_one(slot);
+                if done() {
+                    return true;
+                }
+                let n = self.since_maintenance.get() + 1;
+                self.since_maintenance.set(n);
+                if n >= BUDGET {
+                    self.maintain(false);
+                }
+            }
+            if !self.maintain(true) {
+                if report {
+                    self.deadlock();
+                }
+                return false;
+            }
+        }
+    }
+
+    /// Fires due timers, takes remote wakes and polls IO. With `block` and nothing
+    /// ready, waits for the next deadline or event. Returns false when nothing can
+    /// ever make the loop progress again.
+    fn maintain(&self, block: bool) -> bool {
+        self.since_maintenance.set(0);
+        let now = Instant::now();
+        self.fire_timers(now);
+        self.take_remote();
+        let ready = !self.runq.borrow().is_empty() || self.root.state.get() != State::Parked;
+        let timeout = if ready || !block {
+            Some(Duration::ZERO)
+        } else {
+            match self.next_deadline() {
+                Some(d) => Some(d.saturating_duration_since(now)),
+                None => {
+                    if self.io_refs.get() == 0 && self.shared.external.load(Ordering::Acquire) == 0
+                    {
+                        return false;
+                    }
+                    None
+                }
+            }
+        };
+        if timeout == Some(Duration::ZERO) && self.io_refs.get() == 0 {
+            return true; // Nothing to poll; remote wakes were taken above.
+        }
+        self.poll_io(timeout);
+        self.take_remote();
+        if timeout != Some(Duration::ZERO) {
+            self.fire_timers(Instant::now());
+        }
+        true
+    }
+
+    fn poll_io(&self, timeout: Option<Duration>) {
+        let mut events = self.events.borrow_mut();
+        let res = self.poll.borrow_mut().poll(&mut events, timeout);
+        match res {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(e) => panic!("greenlet: the hub's poll failed: {e}"),
+        }
+        // Only the waker is registered so far; its wakes were queued in `remote`.
+        debug_assert!(events.iter().all(|e| e.token() == WAKER_TOKEN));
+    }
+
+    fn take_remote(&self) {
+        if !self.shared.pending.load(Ordering::Acquire) {
+            return;
+        }
+        let wakes = {
+            let mut remote = self.shared.remote.lock();
+            self.shared.pending.store(false, Ordering::Release);
+            std::mem::take(&mut remote.wakes)
+        };
+        for (slot, epoch) in wakes {
+            self.wake_local(slot, epoch);
+        }
+    }
+
+    /// Runs until there is nothing left to do (gevent's `wait()`), or until the
+    /// deadline. Returns true if the hub went idle.
+    pub(crate) fn run_idle(&self, deadline: Option<Instant>) -> bool {
+        if self.current_header().is_some() {
+            panic!("greenlet: wait() for an idle hub can only be called outside a greenlet");
+        }
+        if self.current.get() == HUB {
+            panic!("greenlet: cannot wait inside the hub's own machinery");
+        }
+        let timed_out = Cell::new(false);
+        let key = deadline.map(|d| self.add_timer(d, TimerAction::Wake(self.waker())));
+        self.root.state.set(State::Parked);
+        self.root.reason.set("wait() for an idle hub");
+        self.current.set(HUB);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_until(
+                || {
+                    if self.root.state.get() != State::Parked {
+                        timed_out.set(true);
+                        return true;
+                    }
+                    // Idle: no greenlet runnable and only our own timer left.
+                    let only_ours = match key {
+                        Some(k) => {
+                            let timers = self.timers.borrow();
+                            timers.len() == 1 && timers.contains_key(&k)
+                        }
+                        None => self.timers.borrow().is_empty(),
+                    };
+                    only_ours
+                        && self.runq.borrow().is_empty()
+                        && self.io_refs.get() == 0
+                        && self.shared.external.load(Ordering::Acquire) == 0
+                        && !self.shared.pending.load(Ordering::Acquire)
+                },
+                false,
+            )
+        }));
+        self.current.set(ROOT);
+        if let Some(k) = key {
+            self.cancel_timer(k);
+        }
+        end_park(&self.root);
+        match r {
+            Ok(_) => !timed_out.get(),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+
+    #[cold]
+    fn deadlock(&self) -> ! {
+        let mut msg = format!(
+            "greenlet: deadlock: the thread '{}' is blocked ({}) and nothing can ever wake it: \
+             no greenlet is runnable, no timer is pending, no IO is registered and no other \
+             thread holds a waker.",
+            std::thread::current().name().unwrap_or("<unnamed>"),
+            self.root.reason.get(),
+        );
+        let slots = self.slots.borrow();
+        let parked: Vec<_> = slots
+            .iter()
+            .flatten()
+            .filter(|t| t.header().ctx.state.get() == State::Parked)
+            .collect();
+        if parked.is_empty() {
+            msg.push_str(" No greenlet is parked.");
+        } else {
+            msg.push_str(" Parked greenlets:");
+            for t in parked.iter().take(20) {
+                let h = t.header();
+                msg.push_str(&format!("\n  {} waits on {}", h.describe(), h.ctx.reason.get()));
+            }
+            if parked.len() > 20 {
+                msg.push_str(&format!("\n  ... and {} more", parked.len() - 20));
+            }
+        }
+        drop(slots);
+        panic!("{msg}");
+    }
+
+    /// Unwinds every greenlet left when the thread exits.
+    fn teardown(&self) {
+        self.shutting_down.set(true);
+        self.current.set(HUB);
+        let tasks: Vec<Rc<dyn Task>> = self.slots.borrow_mut().drain(..).flatten().collect();
+        self.runq.borrow_mut().clear();
+        self.timers.borrow_mut().clear();
+        for task in tasks.iter() {
+            task.abandon();
+        }
+        drop(tasks);
+        let mut remote = self.shared.remote.lock();
+        remote.waker = None;
+        remote.wakes.clear();
+        remote.incarnation = remote.incarnation.wrapping_add(1);
+        drop(remote);
+        FREE_SHARED.lock().push(self.shared);
+    }
+
+    /// Counts for tests and diagnostics.
+    pub(crate) fn stats(&self) -> HubStats {
+        HubStats {
+            live: self.live.get(),
+            timers: self.timers.borrow().len(),
+            runnable: self.runq.borrow().len(),
+        }
+    }
+}
+
+/// Counts describing a hub, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubStats {
+    /// Greenlets spawned and not finished.
+    pub live: usize,
+    /// Pending timers (sleeps, timeouts, `spawn_later` starts).
+    pub timers: usize,
+    /// Greenlets in the run queue.
+    pub runnable: usize,
+}
+
+enum Ctx_<'a> {
+    Root(&'a Ctx),
+    Task(Rc<dyn Task>),
+}
+
+#[inline]
+fn wake_ctx(ctx: &Ctx, epoch: u32, enqueue: impl FnOnce()) {
+    if ctx.epoch.get() != epoch {
+        return;
+    }
+    match ctx.state.get() {
+        State::Parked => {
+            ctx.state.set(State::Notified);
+            enqueue();
+        }
+        State::Running => ctx.state.set(State::Notified),
+        State::Notified => {}
+    }
+}
+
+/// Ends a park: invalidates this wait's wakers and delivers a pending interrupt.
+#[inline]
+fn end_park(ctx: &Ctx) {
+    ctx.epoch.set(ctx.epoch.get().wrapping_add(1));
+    ctx.state.set(State::Running);
+    if let Some(int) = ctx.interrupt.take() {
+        deliver(int);
+    }
+}
+
+#[cold]
+fn deliver(int: Interrupt) -> ! {
+    match int {
+        Interrupt::Kill => std::panic::resume_unwind(Box::new(crate::GreenletExit::new())),
+        Interrupt::Timeout(id) => std::panic::resume_unwind(Box::new(crate::time::TimeoutUnwind(id))),
+    }
+}

@@ -1,0 +1,93 @@
+//! # greenlet: gevent for Rust
+//!
+//! Stackful green threads that switch in user space, scheduled cooperatively on one
+//! hub per OS thread. Blocking-style code runs as thousands of greenlets on one
+//! thread; a greenlet gives way when it would block (sleep, join, a timeout, and in
+//! later layers IO, locks and queues).
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let greenlets: Vec<_> = [30u64, 20, 10]
+//!     .into_iter()
+//!     .map(|ms| greenlet::spawn(move || {
+//!         greenlet::sleep(Duration::from_millis(ms));
+//!         ms
+//!     }))
+//!     .collect();
+//! let results: Vec<u64> = greenlet::joinall(greenlets)
+//!     .into_iter()
+//!     .map(Result::unwrap)
+//!     .collect();
+//! assert_eq!(results, [30, 20, 10]); // input order, about 30 ms in all
+//! ```
+//!
+//! No setup is needed: the first call on a thread creates its hub, and blocking
+//! from plain code (like `joinall` above, in a plain `fn main` or test) runs the
+//! hub until the wait is over. Greenlets never move between threads, so `spawn`
+//! needs no `Send` and greenlets of one thread may share `Rc<RefCell<_>>`.
+//!
+//! See `arch/` in the repository for how it works.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod greenlet;
+mod hub;
+mod join;
+mod overflow;
+mod stack;
+mod time;
+
+pub use crate::greenlet::{
+    Builder, Current, Greenlet, GreenletExit, GreenletId, JoinError, current, spawn, spawn_later,
+};
+pub use crate::hub::HubStats;
+pub use crate::join::{JoinAll, joinall, killall, wait, wait_timeout};
+pub use crate::stack::DEFAULT_STACK_SIZE;
+pub use crate::time::{Elapsed, sleep, sleep_until, with_timeout, yield_now};
+
+/// Counts describing this thread's hub: live greenlets, pending timers, runnable
+/// greenlets. For tests and diagnostics.
+pub fn hub_stats() -> HubStats {
+    hub::Hub::current().stats()
+}
+
+pub mod wake {
+    //! The wait/wake seam, for building your own blocking primitives.
+    //!
+    //! Every blocking operation of this crate is built on it: take the running
+    //! context's [`Waker`] with [`waker`], hand it to whoever will signal you, then
+    //! [`park`]. `park` returns once that waker (or a later clone of it) has been woken,
+    //! exactly once, or unwinds if the greenlet is killed or a `with_timeout` deadline
+    //! passes. A waker woken before `park` makes `park` return at once; a waker kept
+    //! after its `park` returned is stale and waking it does nothing.
+    //!
+    //! A `Waker` is `Send + Sync`: another thread may wake it. While that can still
+    //! happen, hold a [`RemoteGuard`] from [`Waker::expect_remote`], so that the hub's
+    //! deadlock check knows the wait is not hopeless.
+    //!
+    //! ```
+    //! let w = greenlet::wake::waker();
+    //! let _guard = w.expect_remote();
+    //! std::thread::spawn(move || w.wake());
+    //! greenlet::wake::park("a thread's signal"); // returns once the thread has woken us
+    //! ```
+    pub use crate::hub::{RemoteGuard, Waker};
+
+    /// The waker for the running context's next (or current) wait.
+    pub fn waker() -> Waker {
+        crate::hub::Hub::current().waker()
+    }
+
+    /// Blocks until the current waker is woken; `reason` appears in deadlock reports.
+    pub fn park(reason: &'static str) {
+        crate::hub::Hub::current().park(reason);
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Knobs for the project's own tests. Not part of the API.
+    pub use crate::stack::force_mprotect_guards;
+}
