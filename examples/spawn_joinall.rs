@@ -31,7 +31,10 @@ fn main() {
         }
     };
     let start = Instant::now();
-    let greenlets = vec![greenlet::spawn(move || worker(3)), greenlet::spawn(move || worker(2))];
+    let greenlets = vec![
+        greenlet::spawn(move || worker(3)),
+        greenlet::spawn(move || worker(2)),
+    ];
     greenlet::joinall(greenlets);
     println!(
         "both done in {:.1} ticks (one after another would take 5)",

@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::hub::{Ctx, Hub, Interrupt, ROOT, TimerAction, TimerKey, Waker};
+use crate::hub::{Ctx, Hub, Interrupt, ROOT, TimerAction, TimerKey, UnwindToken, Waker};
 use crate::stack::{DEFAULT_STACK_SIZE, PooledStack};
 
-type Coro<T> = Coroutine<(), (), Result<T, Box<dyn Any + Send>>, PooledStack>;
+/// Every greenlet's coroutine has this one type: the result travels through the
+/// greenlet's own `Inner<T>`, so the hub can resume any greenlet inline, without a
+/// virtual call (see `Header::resume`).
+type Coro = Coroutine<(), (), (), PooledStack>;
 
 /// A process-unique greenlet number. The thread's own stack has one too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,12 +64,15 @@ impl fmt::Display for GreenletId {
 /// `join` reports how it really ended.
 #[derive(Debug)]
 pub struct GreenletExit {
-    _private: (),
+    /// Dropping the payload ends the kill's unwinding (see `Ctx::unwinding`).
+    _token: Option<UnwindToken>,
 }
 
 impl GreenletExit {
-    pub(crate) fn new() -> Self {
-        GreenletExit { _private: () }
+    pub(crate) fn with_token(token: UnwindToken) -> Self {
+        GreenletExit {
+            _token: Some(token),
+        }
     }
 }
 
@@ -98,13 +104,36 @@ pub(crate) struct Header {
     pub(crate) joiners: RefCell<Vec<Waker>>,
     /// The `spawn_later` start timer, while pending.
     pub(crate) start_timer: Cell<Option<TimerKey>>,
+    /// Spawned with `spawn_later` and not yet in the run queue (its timer pending,
+    /// or no timer at all for a delay too long to represent).
+    pub(crate) waiting_start: Cell<bool>,
+    /// Whether it has ever run.
+    started: Cell<bool>,
     /// When it finished, as a per-thread sequence number (for `JoinAll`).
     pub(crate) finish_seq: Cell<u64>,
+    /// The coroutine; `None` once finished (its stack back in the pool) or killed.
+    coro: RefCell<Option<Coro>>,
 }
 
 impl Header {
+    /// Runs the greenlet until it suspends (false) or finishes (true).
+    ///
+    /// Inlined into the hub loop: each call frame between the loop and the stack
+    /// switch is a return the CPU mispredicts after switching back (see
+    /// `arch/hub.md`, "the cost of a switch").
+    #[inline(always)]
+    pub(crate) fn resume(&self) -> bool {
+        let mut coro = self.coro.borrow_mut();
+        let Some(c) = coro.as_mut() else {
+            return true;
+        };
+        self.status.set(Status::Started);
+        self.started.set(true);
+        matches!(c.resume(()), CoroutineResult::Return(()))
+    }
+
     /// Suspends the running greenlet back to the hub.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn suspend(&self) {
         let y = self.yielder.get();
         debug_assert!(!y.is_null());
@@ -134,8 +163,6 @@ impl Header {
 /// What the hub needs from a greenlet, whatever its result type.
 pub(crate) trait Task {
     fn header(&self) -> &Header;
-    /// Runs the greenlet until it suspends (false) or finishes (true).
-    fn resume(&self) -> bool;
     /// Called by the hub once the greenlet has finished: recycles the stack, wakes joiners.
     fn finish(&self);
     /// Drops the coroutine (unwinding it if it started): the thread is exiting.
@@ -144,7 +171,6 @@ pub(crate) trait Task {
 
 struct Inner<T> {
     header: Header,
-    coro: RefCell<Option<Coro<T>>>,
     result: RefCell<Option<Result<T, JoinError>>>,
 }
 
@@ -154,27 +180,8 @@ impl<T: 'static> Task for Inner<T> {
         &self.header
     }
 
-    fn resume(&self) -> bool {
-        let mut coro = self.coro.borrow_mut();
-        let Some(c) = coro.as_mut() else {
-            return true;
-        };
-        self.header.status.set(Status::Started);
-        let guard = crate::overflow::Running::enter(&self.header);
-        let r = c.resume(());
-        drop(guard);
-        match r {
-            CoroutineResult::Yield(()) => false,
-            CoroutineResult::Return(res) => {
-                let res = res.map_err(|payload| self.error_from(payload));
-                *self.result.borrow_mut() = Some(res);
-                true
-            }
-        }
-    }
-
     fn finish(&self) {
-        let coro = self.coro.borrow_mut().take();
+        let coro = self.header.coro.borrow_mut().take();
         if let Some(c) = coro {
             Hub::current().stacks.borrow_mut().put(c.into_stack());
         }
@@ -187,11 +194,12 @@ impl<T: 'static> Task for Inner<T> {
     }
 
     fn abandon(&self) {
-        let coro = self.coro.borrow_mut().take();
+        let coro = self.header.coro.borrow_mut().take();
+        // Unwinds a started coroutine, running its destructors (the forced unwind may
+        // pass through the closure's catch_unwind and be stored as a result: the
+        // greenlet was killed either way).
         drop(coro);
-        if self.result.borrow().is_none() {
-            *self.result.borrow_mut() = Some(Err(self.killed()));
-        }
+        *self.result.borrow_mut() = Some(Err(self.killed()));
         self.header.status.set(Status::Finished);
     }
 }
@@ -280,7 +288,10 @@ impl<T: 'static> Greenlet<T> {
         }
         let hub = Hub::current();
         if hub.current_slot() == header.slot.get() && header.status.get() != Status::Finished {
-            panic!("greenlet: {} tried to join itself; it would wait forever", header.describe());
+            panic!(
+                "greenlet: {} tried to join itself; it would wait forever",
+                header.describe()
+            );
         }
         while header.status.get() != Status::Finished {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -307,7 +318,7 @@ impl<T: 'static> Greenlet<T> {
 
     /// Whether the greenlet has started running.
     pub fn is_started(&self) -> bool {
-        self.inner.header.status.get() != Status::New
+        self.inner.header.started.get()
     }
 
     /// Kills the greenlet and waits until it has finished unwinding (gevent's
@@ -338,7 +349,7 @@ impl<T: 'static> Greenlet<T> {
         match header.status.get() {
             Status::Finished => {}
             Status::New => {
-                let coro = self.inner.coro.borrow_mut().take();
+                let coro = header.coro.borrow_mut().take();
                 if let Some(mut c) = coro {
                     // Unwinding an unstarted coroutine drops its closure without running it.
                     c.force_unwind();
@@ -350,8 +361,10 @@ impl<T: 'static> Greenlet<T> {
                 // its slot is freed now. One in the run queue keeps its slot until the
                 // hub pops it and sees it finished, so that the stale queue entry can
                 // never run another greenlet that reused the slot.
-                if let Some(key) = header.start_timer.take() {
-                    hub.cancel_timer(key);
+                if header.waiting_start.take() {
+                    if let Some(key) = header.start_timer.take() {
+                        hub.cancel_timer(key);
+                    }
                     drop(hub.remove(header.slot.get()));
                 }
             }
@@ -380,7 +393,11 @@ impl<T: 'static> Greenlet<T> {
 
     /// Finished with an error (panicked or killed).
     pub(crate) fn failed(&self) -> bool {
-        self.inner.result.borrow().as_ref().is_some_and(Result::is_err)
+        self.inner
+            .result
+            .borrow()
+            .as_ref()
+            .is_some_and(Result::is_err)
     }
 }
 
@@ -555,12 +572,11 @@ impl Builder {
         let hub = Hub::current();
         let g = self.create(hub, f)?;
         let slot = g.inner.header.slot.get();
-        match crate::time::deadline(delay) {
-            Some(d) => {
-                let key = hub.add_timer(d, TimerAction::Start(slot));
-                g.inner.header.start_timer.set(Some(key));
-            }
-            None => {} // "Never": it waits until killed.
+        g.inner.header.waiting_start.set(true);
+        // With no representable deadline ("never") it waits until killed.
+        if let Some(d) = crate::time::deadline(delay) {
+            let key = hub.add_timer(d, TimerAction::Start(slot));
+            g.inner.header.start_timer.set(Some(key));
         }
         Ok(g)
     }
@@ -586,19 +602,27 @@ impl Builder {
                 yielder: Cell::new(std::ptr::null()),
                 joiners: RefCell::new(Vec::new()),
                 start_timer: Cell::new(None),
+                waiting_start: Cell::new(false),
+                started: Cell::new(false),
                 finish_seq: Cell::new(u64::MAX),
+                coro: RefCell::new(None),
             },
-            coro: RefCell::new(None),
             result: RefCell::new(None),
         });
         let yielder_cell: *const Cell<*const Yielder<(), ()>> = &inner.header.yielder;
-        let coro: Coro<T> = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+        let inner_ptr: *const Inner<T> = &*inner;
+        let coro: Coro = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
             // SAFETY: the header outlives its coroutine: the coroutine is stored in
             // the same Rc allocation and dropped before (or with) the header.
             unsafe { (*yielder_cell).set(y as *const _) };
-            panic::catch_unwind(AssertUnwindSafe(f))
+            let r = panic::catch_unwind(AssertUnwindSafe(f));
+            // SAFETY: as above, `Inner` outlives the coroutine running this closure:
+            // the hub's slab holds an Rc to it while the greenlet runs.
+            let inner = unsafe { &*inner_ptr };
+            let r = r.map_err(|payload| inner.error_from(payload));
+            *inner.result.borrow_mut() = Some(r);
         });
-        *inner.coro.borrow_mut() = Some(coro);
+        *inner.header.coro.borrow_mut() = Some(coro);
         hub.insert(inner.clone());
         Ok(Greenlet {
             inner,

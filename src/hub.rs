@@ -13,7 +13,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -59,6 +59,11 @@ pub(crate) struct Ctx {
     pub(crate) interrupt: Cell<Option<Interrupt>>,
     /// What the context waits for, for the deadlock report.
     pub(crate) reason: Cell<&'static str>,
+    /// Non-zero while the context unwinds with an interrupt's payload (the number
+    /// names the delivery; the payload's `Drop` clears it). Meanwhile further
+    /// interrupts stay pending: delivering one inside a destructor that blocks during
+    /// that unwinding would be a panic during cleanup, which aborts the process.
+    pub(crate) unwinding: Cell<u64>,
 }
 
 impl Ctx {
@@ -68,7 +73,14 @@ impl Ctx {
             state: Cell::new(State::Running),
             interrupt: Cell::new(None),
             reason: Cell::new(""),
+            unwinding: Cell::new(0),
         }
+    }
+
+    /// An interrupt is pending and may be delivered now.
+    #[inline(always)]
+    pub(crate) fn interrupt_due(&self) -> bool {
+        self.interrupt.get().is_some() && self.unwinding.get() == 0
     }
 
     /// Records an interrupt; a kill is never replaced by a timeout, and an earlier
@@ -127,9 +139,18 @@ impl Waker {
     /// Tells the target hub that a wake may come from another thread while this guard
     /// lives, so that its deadlock check does not report the wait as hopeless.
     pub fn expect_remote(&self) -> RemoteGuard {
-        self.shared.external.fetch_add(1, Ordering::AcqRel);
+        // Under the lock, so that a guard counts only for the incarnation it was made
+        // for: a guard of a dead hub must not skew the count of the hub that reuses
+        // its `Shared`.
+        let remote = self.shared.remote.lock();
+        let live = remote.incarnation == self.incarnation;
+        if live {
+            self.shared.external.fetch_add(1, Ordering::SeqCst);
+        }
+        drop(remote);
         RemoteGuard {
             shared: self.shared,
+            incarnation: live.then_some(self.incarnation),
         }
     }
 }
@@ -138,11 +159,29 @@ impl Waker {
 #[derive(Debug)]
 pub struct RemoteGuard {
     shared: &'static Shared,
+    /// The incarnation it counts in; `None` if that hub was already gone.
+    incarnation: Option<u32>,
 }
 
 impl Drop for RemoteGuard {
     fn drop(&mut self) {
-        self.shared.external.fetch_sub(1, Ordering::AcqRel);
+        let Some(incarnation) = self.incarnation else {
+            return;
+        };
+        let remote = self.shared.remote.lock();
+        if remote.incarnation != incarnation {
+            return; // Its hub has exited; the count was reset for the next one.
+        }
+        // The last guard gone while the hub waits with no deadline: wake it so that it
+        // re-checks whether anything can still wake its waiters (else it would sleep
+        // forever instead of reporting the deadlock). SeqCst pairs with `maintain`.
+        if self.shared.external.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.shared.waiting_forever.load(Ordering::SeqCst)
+            && let Some(waker) = remote.waker.as_ref()
+        {
+            // A failed eventfd write means the counter is saturated: already due.
+            let _ = waker.wake();
+        }
     }
 }
 
@@ -158,6 +197,8 @@ pub(crate) struct Shared {
     pending: AtomicBool,
     /// Outstanding `RemoteGuard`s: wakes that may come from other threads.
     external: AtomicUsize,
+    /// Set while the hub polls with no deadline, relying on `external` for progress.
+    waiting_forever: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -205,9 +246,17 @@ pub(crate) struct Hub {
     pub(crate) incarnation: u32,
     /// Every live greenlet of this hub; the slab index is its slot. Owner: the hub.
     slots: RefCell<Vec<Option<Rc<dyn Task>>>>,
+    /// Per slot, the epoch its next greenlet starts at: one past the last epoch of
+    /// the previous occupant, so that a waker kept from that greenlet never matches
+    /// the new one (until 2^32 parks wrap it around).
+    slot_epochs: RefCell<Vec<u32>>,
     free_slots: RefCell<Vec<u32>>,
-    /// Slots ready to run, FIFO.
-    runq: RefCell<VecDeque<u32>>,
+    /// Contexts ready to run, FIFO: a greenlet, or `None` for the root (whose turn
+    /// ends the loop it runs). Invariant: a queued greenlet is in the slab (its Rc
+    /// keeps the pointer valid): greenlets leave the slab only when they finish,
+    /// which never happens while queued, or when killed before starting, in which
+    /// case the slot is kept (a tombstone) until its queue entry is popped.
+    runq: RefCell<VecDeque<Option<NonNull<Header>>>>,
     /// The slot running now, `ROOT` on the thread's own stack, `HUB` in the loop.
     current: Cell<u32>,
     /// The header of the running greenlet (null outside greenlets). Valid while it
@@ -307,6 +356,7 @@ impl Hub {
                 }),
                 pending: AtomicBool::new(false),
                 external: AtomicUsize::new(0),
+                waiting_forever: AtomicBool::new(false),
             }))
         });
         let incarnation = {
@@ -314,14 +364,16 @@ impl Hub {
             remote.incarnation = remote.incarnation.wrapping_add(1);
             remote.waker = Some(waker);
             remote.wakes.clear();
+            shared.pending.store(false, Ordering::Release);
+            shared.external.store(0, Ordering::SeqCst);
+            shared.waiting_forever.store(false, Ordering::Release);
             remote.incarnation
         };
-        shared.pending.store(false, Ordering::Release);
-        shared.external.store(0, Ordering::Release);
         Ok(Hub {
             shared,
             incarnation,
             slots: RefCell::new(Vec::new()),
+            slot_epochs: RefCell::new(Vec::new()),
             free_slots: RefCell::new(Vec::new()),
             runq: RefCell::new(VecDeque::new()),
             current: Cell::new(ROOT),
@@ -386,7 +438,7 @@ impl Hub {
     #[inline]
     fn wake_local(&self, slot: u32, epoch: u32) {
         if slot == ROOT {
-            wake_ctx(&self.root, epoch, || {});
+            wake_ctx(&self.root, epoch, || self.runq.borrow_mut().push_back(None));
             return;
         }
         let slots = self.slots.borrow();
@@ -394,7 +446,11 @@ impl Hub {
             return;
         };
         let ctx = &task.header().ctx;
-        wake_ctx(ctx, epoch, || self.runq.borrow_mut().push_back(slot));
+        wake_ctx(ctx, epoch, || {
+            self.runq
+                .borrow_mut()
+                .push_back(Some(NonNull::from(task.header())))
+        });
     }
 
     /// Makes a context runnable whatever its epoch: used to deliver interrupts.
@@ -408,12 +464,35 @@ impl Hub {
 
     /// Delivers an interrupt to a context and wakes it if it is parked.
     pub(crate) fn interrupt(&self, slot: u32, int: Interrupt) {
-        match self.ctx(slot) {
-            Some(Ctx_::Root(ctx)) => ctx.set_interrupt(int),
-            Some(Ctx_::Task(task)) => task.header().ctx.set_interrupt(int),
+        let due = match self.ctx(slot) {
+            Some(Ctx_::Root(ctx)) => {
+                ctx.set_interrupt(int);
+                ctx.interrupt_due()
+            }
+            Some(Ctx_::Task(task)) => {
+                let ctx = &task.header().ctx;
+                ctx.set_interrupt(int);
+                ctx.interrupt_due()
+            }
             None => return,
+        };
+        if due {
+            self.force_wake(slot);
         }
-        self.force_wake(slot);
+    }
+
+    /// Ends an interrupt's unwinding: called when its payload is dropped.
+    fn end_unwinding(&self, slot: u32, seq: u64) {
+        let clear = |ctx: &Ctx| {
+            if ctx.unwinding.get() == seq {
+                ctx.unwinding.set(0);
+            }
+        };
+        match self.ctx(slot) {
+            Some(Ctx_::Root(ctx)) => clear(ctx),
+            Some(Ctx_::Task(task)) => clear(&task.header().ctx),
+            None => {}
+        }
     }
 
     // ---- greenlets --------------------------------------------------------------
@@ -423,11 +502,14 @@ impl Hub {
         let slot = match self.free_slots.borrow_mut().pop() {
             Some(slot) => {
                 self.slots.borrow_mut()[slot as usize] = Some(task.clone());
+                let epoch = self.slot_epochs.borrow()[slot as usize];
+                task.header().ctx.epoch.set(epoch);
                 slot
             }
             None => {
                 let mut slots = self.slots.borrow_mut();
                 slots.push(Some(task.clone()));
+                self.slot_epochs.borrow_mut().push(0);
                 u32::try_from(slots.len() - 1).expect("fewer than 2^32 - 2 greenlets")
             }
         };
@@ -436,30 +518,35 @@ impl Hub {
         slot
     }
 
+    /// Appends a greenlet of the slab to the run queue.
     #[inline]
     pub(crate) fn schedule(&self, slot: u32) {
-        self.runq.borrow_mut().push_back(slot);
+        let slots = self.slots.borrow();
+        if let Some(Some(task)) = slots.get(slot as usize) {
+            self.runq
+                .borrow_mut()
+                .push_back(Some(NonNull::from(task.header())));
+        }
     }
 
     /// Removes a finished greenlet from the slab.
     pub(crate) fn remove(&self, slot: u32) -> Option<Rc<dyn Task>> {
         let task = self.slots.borrow_mut().get_mut(slot as usize)?.take();
-        if task.is_some() {
+        if let Some(t) = &task {
+            let next = t.header().ctx.epoch.get().wrapping_add(1);
+            self.slot_epochs.borrow_mut()[slot as usize] = next;
             self.free_slots.borrow_mut().push(slot);
             self.live.set(self.live.get() - 1);
         }
         task
     }
 
-    fn run_one(&self, slot: u32) {
-        let task = {
-            let slots = self.slots.borrow();
-            match slots.get(slot as usize) {
-                Some(Some(task)) => task.clone(),
-                _ => return,
-            }
-        };
-        let header = task.header();
+    #[inline(always)]
+    fn run_one(&self, ptr: NonNull<Header>) {
+        // SAFETY: a queued greenlet is in the slab, whose Rc keeps it alive at least
+        // until `remove` below (see the `runq` invariant).
+        let header = unsafe { ptr.as_ref() };
+        let slot = header.slot.get();
         if header.status.get() == crate::greenlet::Status::Finished {
             // Killed before it ever ran: reap the slot its queue entry kept.
             drop(self.remove(slot));
@@ -467,15 +554,24 @@ impl Hub {
         }
         self.current.set(slot);
         self.current_header.set(header as *const Header);
-        let finished = task.resume();
+        let finished = header.resume();
         self.current.set(HUB);
         self.current_header.set(ptr::null());
         if finished {
-            // Drops the slab's Rc; the handle may hold another.
-            let removed = self.remove(slot);
-            task.finish();
-            drop(removed);
+            // Takes the slab's Rc (the handle may hold another), which keeps the
+            // greenlet alive until `finish` is done.
+            if let Some(task) = self.remove(slot) {
+                task.finish();
+            }
         }
+    }
+
+    /// The running greenlet's header, for the overflow signal handler: a plain read
+    /// of two thread-local cells, safe in signal context.
+    pub(crate) fn running_header_for_signal() -> *const Header {
+        let p = HUB_PTR.with(|c| c.get());
+        // SAFETY: a non-null HUB_PTR is this thread's live hub (see `try_current`).
+        unsafe { p.as_ref() }.map_or(ptr::null(), |hub| hub.current_header.get())
     }
 
     // ---- timers -----------------------------------------------------------------
@@ -508,6 +604,7 @@ impl Hub {
                 TimerAction::Start(slot) => {
                     if let Some(Ctx_::Task(task)) = self.ctx(slot) {
                         task.header().start_timer.set(None);
+                        task.header().waiting_start.set(false);
                         self.schedule(slot);
                     }
                 }
@@ -528,12 +625,12 @@ impl Hub {
         match self.current_header() {
             Some(header) => {
                 let ctx = &header.ctx;
-                if ctx.interrupt.get().is_none() && ctx.state.get() != State::Notified {
+                if !ctx.interrupt_due() && ctx.state.get() != State::Notified {
                     ctx.state.set(State::Parked);
                     ctx.reason.set(reason);
                     header.suspend();
                 }
-                end_park(ctx);
+                self.end_park(ctx, header.slot.get());
             }
             None => {
                 if self.current.get() == HUB {
@@ -544,78 +641,95 @@ impl Hub {
                     );
                 }
                 if self.shutting_down.get() {
-                    panic!("greenlet: cannot block ({reason}) while the thread's hub is shutting down");
+                    panic!(
+                        "greenlet: cannot block ({reason}) while the thread's hub is shutting down"
+                    );
                 }
                 let ctx = &self.root;
-                if ctx.interrupt.get().is_none() && ctx.state.get() != State::Notified {
+                if !ctx.interrupt_due() && ctx.state.get() != State::Notified {
                     ctx.state.set(State::Parked);
                     ctx.reason.set(reason);
                     self.current.set(HUB);
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        self.run_until(|| ctx.state.get() != State::Parked, true);
+                        self.run_loop(Until::RootTurn);
                     }));
                     self.current.set(ROOT);
                     if let Err(p) = r {
-                        end_park(ctx);
+                        // The root's marker must not outlive this park.
+                        self.runq.borrow_mut().retain(Option::is_some);
+                        self.end_park(ctx, ROOT);
                         std::panic::resume_unwind(p);
                     }
                 }
-                end_park(ctx);
+                self.end_park(ctx, ROOT);
             }
         }
     }
 
     /// Moves the running greenlet to the back of the run queue, or, on the thread's
     /// own stack, runs every greenlet that is ready now.
+    ///
+    /// Inlined, like `park`'s greenlet path and `Header::suspend`, so that few call
+    /// frames stand between the user's code and the stack switch: every frame there
+    /// is a return the CPU mispredicts after the switch (the return stack buffer holds
+    /// the other stack's addresses), which costs more than the rest of the switch.
+    #[inline(always)]
     pub(crate) fn yield_now(&self) {
         match self.current_header() {
             Some(header) => {
-                if header.ctx.interrupt.get().is_none() {
-                    self.runq.borrow_mut().push_back(header.slot.get());
+                if !header.ctx.interrupt_due() {
+                    self.runq
+                        .borrow_mut()
+                        .push_back(Some(NonNull::from(header)));
                     header.suspend();
                 }
-                end_park(&header.ctx);
+                self.end_park(&header.ctx, header.slot.get());
             }
-            None => {
-                if self.current.get() == HUB {
-                    panic!("greenlet: cannot yield inside the hub's own machinery");
-                }
-                if self.root.interrupt.get().is_none() {
-                    self.current.set(HUB);
-                    let n = self.runq.borrow().len();
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        for _ in 0..n {
-                            let next = self.runq.borrow_mut().pop_front();
-                            match next {
-                                Some(slot) => self.run_one(slot),
-                                None => break,
-                            }
-                        }
-                        self.maintain(false);
-                    }));
-                    self.current.set(ROOT);
-                    if let Err(p) = r {
-                        std::panic::resume_unwind(p);
-                    }
-                }
-                end_park(&self.root);
-            }
+            None => self.yield_root(),
         }
     }
 
-    /// Runs the loop until `done()`; with `report`, a state from which nothing can
-    /// make progress panics with the deadlock report, else it returns.
-    fn run_until(&self, done: impl Fn() -> bool, report: bool) -> bool {
-        loop {
-            if done() {
-                return true;
+    #[cold]
+    #[inline(never)]
+    fn yield_root(&self) {
+        if self.current.get() == HUB {
+            panic!("greenlet: cannot yield inside the hub's own machinery");
+        }
+        if !self.root.interrupt_due() {
+            self.current.set(HUB);
+            let n = self.runq.borrow().len();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for _ in 0..n {
+                    let next = self.runq.borrow_mut().pop_front();
+                    match next {
+                        Some(Some(task)) => self.run_one(task),
+                        // The root is running, so no root marker is queued.
+                        Some(None) => {}
+                        None => break,
+                    }
+                }
+                self.maintain(false);
+            }));
+            self.current.set(ROOT);
+            if let Err(p) = r {
+                std::panic::resume_unwind(p);
             }
+        }
+        self.end_park(&self.root, ROOT);
+    }
+
+    /// Runs the loop from the root: until the root's turn comes (its marker is
+    /// popped), or, for `wait()`, also until the hub is idle. A state from which
+    /// nothing can progress panics with the deadlock report when the root waits
+    /// for its turn, and counts as idle for `wait()`.
+    fn run_loop(&self, until: Until) -> Exit {
+        loop {
             loop {
                 let next = self.runq.borrow_mut().pop_front();
-                let Some(slot) = next else { break };
-                self.run_one(slot);
-                if done() {
-                    return true;
+                match next {
+                    None => break,
+                    Some(None) => return Exit::RootTurn,
+                    Some(Some(task)) => self.run_one(task),
                 }
                 let n = self.since_maintenance.get() + 1;
                 self.since_maintenance.set(n);
@@ -623,13 +737,34 @@ impl Hub {
                     self.maintain(false);
                 }
             }
+            if let Until::Idle(own_timer) = until
+                && self.is_idle(own_timer)
+            {
+                return Exit::Idle;
+            }
             if !self.maintain(true) {
-                if report {
-                    self.deadlock();
+                match until {
+                    Until::RootTurn => self.deadlock(),
+                    Until::Idle(_) => return Exit::Idle,
                 }
-                return false;
             }
         }
+    }
+
+    /// Nothing runnable, no timer but `own_timer`, no IO, no remote wake to come.
+    fn is_idle(&self, own_timer: Option<TimerKey>) -> bool {
+        let timers_idle = match own_timer {
+            Some(k) => {
+                let timers = self.timers.borrow();
+                timers.len() == 1 && timers.contains_key(&k)
+            }
+            None => self.timers.borrow().is_empty(),
+        };
+        timers_idle
+            && self.runq.borrow().is_empty()
+            && self.io_refs.get() == 0
+            && self.shared.external.load(Ordering::Acquire) == 0
+            && !self.shared.pending.load(Ordering::Acquire)
     }
 
     /// Fires due timers, takes remote wakes and polls IO. With `block` and nothing
@@ -647,8 +782,16 @@ impl Hub {
             match self.next_deadline() {
                 Some(d) => Some(d.saturating_duration_since(now)),
                 None => {
-                    if self.io_refs.get() == 0 && self.shared.external.load(Ordering::Acquire) == 0
+                    // Order matters. A remote waker pushes its wake before dropping its
+                    // guard, so once `external` reads zero a late wake shows in
+                    // `pending`. And `waiting_forever` is set before `external` is read,
+                    // so a guard dropped after the read sees it and pokes the poll.
+                    self.shared.waiting_forever.store(true, Ordering::SeqCst);
+                    if self.io_refs.get() == 0
+                        && self.shared.external.load(Ordering::SeqCst) == 0
+                        && !self.shared.pending.load(Ordering::SeqCst)
                     {
+                        self.shared.waiting_forever.store(false, Ordering::Relaxed);
                         return false;
                     }
                     None
@@ -659,6 +802,7 @@ impl Hub {
             return true; // Nothing to poll; remote wakes were taken above.
         }
         self.poll_io(timeout);
+        self.shared.waiting_forever.store(false, Ordering::Relaxed);
         self.take_remote();
         if timeout != Some(Duration::ZERO) {
             self.fire_timers(Instant::now());
@@ -701,42 +845,21 @@ impl Hub {
         if self.current.get() == HUB {
             panic!("greenlet: cannot wait inside the hub's own machinery");
         }
-        let timed_out = Cell::new(false);
         let key = deadline.map(|d| self.add_timer(d, TimerAction::Wake(self.waker())));
         self.root.state.set(State::Parked);
         self.root.reason.set("wait() for an idle hub");
         self.current.set(HUB);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.run_until(
-                || {
-                    if self.root.state.get() != State::Parked {
-                        timed_out.set(true);
-                        return true;
-                    }
-                    // Idle: no greenlet runnable and only our own timer left.
-                    let only_ours = match key {
-                        Some(k) => {
-                            let timers = self.timers.borrow();
-                            timers.len() == 1 && timers.contains_key(&k)
-                        }
-                        None => self.timers.borrow().is_empty(),
-                    };
-                    only_ours
-                        && self.runq.borrow().is_empty()
-                        && self.io_refs.get() == 0
-                        && self.shared.external.load(Ordering::Acquire) == 0
-                        && !self.shared.pending.load(Ordering::Acquire)
-                },
-                false,
-            )
+            self.run_loop(Until::Idle(key))
         }));
         self.current.set(ROOT);
         if let Some(k) = key {
             self.cancel_timer(k);
         }
-        end_park(&self.root);
+        self.runq.borrow_mut().retain(Option::is_some);
+        self.end_park(&self.root, ROOT);
         match r {
-            Ok(_) => !timed_out.get(),
+            Ok(exit) => exit == Exit::Idle,
             Err(p) => std::panic::resume_unwind(p),
         }
     }
@@ -762,7 +885,11 @@ impl Hub {
             msg.push_str(" Parked greenlets:");
             for t in parked.iter().take(20) {
                 let h = t.header();
-                msg.push_str(&format!("\n  {} waits on {}", h.describe(), h.ctx.reason.get()));
+                msg.push_str(&format!(
+                    "\n  {} waits on {}",
+                    h.describe(),
+                    h.ctx.reason.get()
+                ));
             }
             if parked.len() > 20 {
                 msg.push_str(&format!("\n  ... and {} more", parked.len() - 20));
@@ -812,6 +939,20 @@ pub struct HubStats {
     pub runnable: usize,
 }
 
+#[derive(Clone, Copy)]
+enum Until {
+    /// Until the root's marker is popped.
+    RootTurn,
+    /// Until the hub is idle but for this timer of the caller's.
+    Idle(Option<TimerKey>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    RootTurn,
+    Idle,
+}
+
 enum Ctx_<'a> {
     Root(&'a Ctx),
     Task(Rc<dyn Task>),
@@ -832,20 +973,72 @@ fn wake_ctx(ctx: &Ctx, epoch: u32, enqueue: impl FnOnce()) {
     }
 }
 
-/// Ends a park: invalidates this wait's wakers and delivers a pending interrupt.
-#[inline]
-fn end_park(ctx: &Ctx) {
-    ctx.epoch.set(ctx.epoch.get().wrapping_add(1));
-    ctx.state.set(State::Running);
-    if let Some(int) = ctx.interrupt.take() {
-        deliver(int);
+impl Hub {
+    /// Ends a park: invalidates this wait's wakers and delivers a due interrupt.
+    #[inline(always)]
+    fn end_park(&self, ctx: &Ctx, slot: u32) {
+        ctx.epoch.set(ctx.epoch.get().wrapping_add(1));
+        ctx.state.set(State::Running);
+        if ctx.interrupt_due() {
+            self.deliver(ctx, slot);
+        }
+    }
+
+    /// Unwinds the running context with the pending interrupt's payload.
+    #[cold]
+    #[inline(never)]
+    fn deliver(&self, ctx: &Ctx, slot: u32) -> ! {
+        let int = ctx.interrupt.take().expect("an interrupt is due");
+        let seq = next_seq();
+        ctx.unwinding.set(seq);
+        let token = UnwindToken {
+            shared: self.shared,
+            incarnation: self.incarnation,
+            slot,
+            seq,
+        };
+        match int {
+            Interrupt::Kill => {
+                std::panic::resume_unwind(Box::new(crate::GreenletExit::with_token(token)))
+            }
+            Interrupt::Timeout(id) => {
+                std::panic::resume_unwind(Box::new(crate::time::TimeoutUnwind {
+                    id,
+                    _token: Some(token),
+                }))
+            }
+        }
     }
 }
 
-#[cold]
-fn deliver(int: Interrupt) -> ! {
-    match int {
-        Interrupt::Kill => std::panic::resume_unwind(Box::new(crate::GreenletExit::new())),
-        Interrupt::Timeout(id) => std::panic::resume_unwind(Box::new(crate::time::TimeoutUnwind(id))),
+fn next_seq() -> u64 {
+    thread_local! { static SEQ: Cell<u64> = const { Cell::new(0) }; }
+    SEQ.with(|s| {
+        let n = s.get() + 1;
+        s.set(n);
+        n
+    })
+}
+
+/// Carried by an interrupt's payload: dropping the payload ends the context's
+/// "unwinding from an interrupt" state, so that later interrupts are delivered
+/// again (to a greenlet that caught the unwind, say). `Send`, as payloads must be;
+/// dropped on another thread, or after its hub exited, it does nothing.
+#[derive(Debug)]
+pub(crate) struct UnwindToken {
+    shared: &'static Shared,
+    incarnation: u32,
+    slot: u32,
+    seq: u64,
+}
+
+impl Drop for UnwindToken {
+    fn drop(&mut self) {
+        if let Some(hub) = Hub::try_current()
+            && ptr::eq(hub.shared, self.shared)
+            && hub.incarnation == self.incarnation
+        {
+            hub.end_unwinding(self.slot, self.seq);
+        }
     }
 }

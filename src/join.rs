@@ -123,10 +123,7 @@ impl<T: 'static> Drop for Cleanup<'_, T> {
             self.hub.cancel_timer(t);
         }
         for g in self.pending {
-            g.header()
-                .joiners
-                .borrow_mut()
-                .retain(|j| *j != self.waker);
+            g.header().joiners.borrow_mut().retain(|j| *j != self.waker);
         }
     }
 }

@@ -8,34 +8,10 @@
 //! or to the default action. Rust emits stack probes for frames larger than a page,
 //! so even one huge frame faults in the guard page instead of jumping over it.
 
-use std::cell::Cell;
 use std::ptr;
 use std::sync::OnceLock;
 
 use crate::greenlet::Header;
-
-thread_local! {
-    /// The header of the greenlet running on this thread, for the signal handler.
-    /// A const-initialised `Cell` with no destructor: plain TLS, safe to read there.
-    static RUNNING: Cell<*const Header> = const { Cell::new(ptr::null()) };
-}
-
-/// Marks a greenlet as running on this thread until dropped.
-pub(crate) struct Running(*const Header);
-
-impl Running {
-    #[inline]
-    pub(crate) fn enter(header: &Header) -> Running {
-        Running(RUNNING.with(|r| r.replace(header)))
-    }
-}
-
-impl Drop for Running {
-    #[inline]
-    fn drop(&mut self) {
-        RUNNING.with(|r| r.set(self.0));
-    }
-}
 
 struct OldActions {
     segv: libc::sigaction,
@@ -116,9 +92,9 @@ fn ensure_altstack() {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let header = RUNNING.with(|r| r.get());
-    // SAFETY: a non-null RUNNING is the header of the greenlet running on this thread,
-    // kept alive by its hub's slab while it runs.
+    let header = crate::hub::Hub::running_header_for_signal();
+    // SAFETY: a non-null pointer is the header of the greenlet running on this
+    // thread, kept alive by its hub's slab while it runs.
     if let Some(h) = unsafe { header.as_ref() }
         && addr >= h.guard.0
         && addr < h.guard.1
@@ -128,7 +104,11 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         unsafe { libc::abort() };
     }
     let Some(old) = OLD.get() else { return };
-    let old = if sig == libc::SIGBUS { &old.bus } else { &old.segv };
+    let old = if sig == libc::SIGBUS {
+        &old.bus
+    } else {
+        &old.segv
+    };
     if old.sa_sigaction == libc::SIG_DFL || old.sa_sigaction == libc::SIG_IGN {
         // Restore the default action and return: the fault repeats and kills.
         // SAFETY: installing a saved, valid sigaction.
@@ -148,7 +128,10 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
 /// Writes the report with write(2) only: no allocation, no locks.
 fn report(h: &Header) {
     let mut buf = [0u8; 512];
-    let mut w = Writer { buf: &mut buf, len: 0 };
+    let mut w = Writer {
+        buf: &mut buf,
+        len: 0,
+    };
     w.put(b"\ngreenlet '");
     match &h.name {
         Some(n) => w.put(n.as_bytes()),
@@ -158,7 +141,7 @@ fn report(h: &Header) {
         }
     }
     w.put(b"' has overflowed its stack (");
-    if h.stack_size % 1024 == 0 {
+    if h.stack_size.is_multiple_of(1024) {
         w.num((h.stack_size / 1024) as u64);
         w.put(b" KiB)\n");
     } else {

@@ -43,9 +43,12 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 const ARENA_BYTES: usize = 64 * 1024 * 1024;
 
 fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096)
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size).unwrap_or(4096)
+    })
 }
 
 /// Which guard mechanism this process uses: 0 unknown, 1 madvise, 2 mprotect.
@@ -92,10 +95,12 @@ pub struct PooledStack {
 // bytes of read-write memory with a guard page directly below `limit()`, both aligned
 // to the page size (hence to STACK_ALIGNMENT), and owned exclusively by this value.
 unsafe impl Stack for PooledStack {
+    #[inline]
     fn base(&self) -> StackPointer {
         StackPointer::new(self.base).expect("stack base is never null")
     }
 
+    #[inline]
     fn limit(&self) -> StackPointer {
         StackPointer::new(self.base - self.size).expect("stack limit is never null")
     }

@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use crate::hub::{Hub, Interrupt, TimerAction};
 
 /// The unwind payload of a `with_timeout` deadline; the number names which one.
-pub(crate) struct TimeoutUnwind(pub(crate) u64);
+/// The token ends the unwinding state when the payload is dropped.
+pub(crate) struct TimeoutUnwind {
+    pub(crate) id: u64,
+    pub(crate) _token: Option<crate::hub::UnwindToken>,
+}
 
 /// `now + d`, or `None` when that is too far to represent ("never").
 pub(crate) fn deadline(d: Duration) -> Option<Instant> {
@@ -41,6 +45,7 @@ pub fn sleep_until(when: Instant) {
 
 /// Lets every other runnable greenlet run once, then continues: the caller goes to
 /// the back of the run queue. Timers and IO are never starved by yielding greenlets.
+#[inline(always)]
 pub fn yield_now() {
     Hub::current().yield_now();
 }
@@ -114,7 +119,7 @@ pub fn with_timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed>
     match result {
         Ok(v) => Ok(v),
         Err(p) => match p.downcast_ref::<TimeoutUnwind>() {
-            Some(t) if t.0 == id => Err(Elapsed { after: d }),
+            Some(t) if t.id == id => Err(Elapsed { after: d }),
             _ => panic::resume_unwind(p),
         },
     }

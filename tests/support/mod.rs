@@ -1,0 +1,108 @@
+//! Helpers shared by the core behaviour tests: an order log, drop counters and a
+//! "not early, not absurdly late" timing check.
+
+#![allow(dead_code)]
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// How late a timed operation may be before the test calls it broken. Generous: the
+/// machine is shared and noisy; the lower bound is the strict one.
+pub const SLACK: Duration = Duration::from_millis(500);
+
+/// A long time: anything that waits this long in a test is a failure.
+pub const FOREVER: Duration = Duration::from_secs(60);
+
+/// An order log shared by the greenlets of one hub.
+#[derive(Clone, Default)]
+pub struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    pub fn new() -> Log {
+        Log::default()
+    }
+
+    pub fn push(&self, event: impl Into<String>) {
+        self.0.borrow_mut().push(event.into());
+    }
+
+    /// A copy of the events so far.
+    pub fn get(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+
+    /// Logs `event` when the returned guard is dropped (normally or by unwinding).
+    pub fn on_drop(&self, event: &str) -> LogOnDrop {
+        LogOnDrop {
+            log: self.clone(),
+            event: event.to_string(),
+        }
+    }
+}
+
+/// Pushes its event into a [`Log`] when dropped.
+pub struct LogOnDrop {
+    log: Log,
+    event: String,
+}
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        self.log.push(std::mem::take(&mut self.event));
+    }
+}
+
+/// Counts how many times its guards were dropped.
+#[derive(Clone, Default)]
+pub struct Drops(Rc<Cell<usize>>);
+
+impl Drops {
+    pub fn new() -> Drops {
+        Drops::default()
+    }
+
+    pub fn guard(&self) -> DropGuard {
+        DropGuard(self.0.clone())
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.get()
+    }
+}
+
+/// Adds one to its [`Drops`] when dropped.
+pub struct DropGuard(Rc<Cell<usize>>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// Asserts that at least `min` and less than `min + SLACK` passed since `start`.
+#[track_caller]
+pub fn assert_took(start: Instant, min: Duration) -> Duration {
+    let took = start.elapsed();
+    assert!(
+        took >= min,
+        "returned early: took {took:?}, must take at least {min:?}"
+    );
+    assert!(
+        took < min + SLACK,
+        "absurdly late: took {took:?}, expected about {min:?}"
+    );
+    took
+}
+
+/// Asserts that less than `SLACK` passed since `start` (the call did not wait for a
+/// long timer it should have cut short).
+#[track_caller]
+pub fn assert_prompt(start: Instant) {
+    let took = start.elapsed();
+    assert!(took < SLACK, "took {took:?}, expected to return promptly");
+}
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
