@@ -776,6 +776,11 @@ impl Hub {
         self.fire_timers(now);
         self.take_remote();
         let ready = !self.runq.borrow().is_empty() || self.root.state.get() != State::Parked;
+        if block && !ready && self.stacks.borrow().needs_trim() {
+            // About to wait with nothing to run: a good moment to give back the
+            // memory of stacks a past burst left in the pool.
+            self.stacks.borrow_mut().trim();
+        }
         let timeout = if ready || !block {
             Some(Duration::ZERO)
         } else {

@@ -17,9 +17,12 @@
 //! `io::Error` that names that limit.
 //!
 //! A stack freed by a finished greenlet goes back to its hub's pool and is reused by
-//! the next spawn (about 20 ns instead of about 10 µs for mmap + munmap). Past
-//! [`HOT_POOL`] free stacks, returned stacks have their memory released with
-//! `MADV_DONTNEED` so that a burst of greenlets does not pin its peak RSS forever.
+//! the next spawn (about 20 ns instead of about 10 µs for mmap + munmap). Returning a
+//! stack costs nothing more: the pool is trimmed only when the hub is about to wait
+//! idle, when free stacks past [`HOT_POOL`] have their memory released with
+//! `MADV_DONTNEED`, in merged runs of neighbouring stacks (guard pages installed with
+//! `MADV_GUARD_INSTALL` survive it). So a burst of greenlets does not pin its peak RSS
+//! forever, and a busy hub never pays a syscall per finished greenlet.
 
 use std::io;
 use std::ptr;
@@ -134,7 +137,10 @@ pub struct StackPool {
 
 struct SizeClass {
     size: usize,
+    /// Free stacks whose memory may be resident, most recently used last.
     free: Vec<PooledStack>,
+    /// Free stacks whose memory was released.
+    cold: Vec<PooledStack>,
     arena: Option<Arena>,
     arenas: Vec<(usize, usize)>,
 }
@@ -163,36 +169,73 @@ impl StackPool {
                 self.classes.push(SizeClass {
                     size,
                     free: Vec::new(),
+                    cold: Vec::new(),
                     arena: None,
                     arenas: Vec::new(),
                 });
                 self.classes.last_mut().expect("just pushed")
             }
         };
-        if let Some(stack) = class.free.pop() {
+        if let Some(stack) = class.free.pop().or_else(|| class.cold.pop()) {
             return Ok(stack);
         }
         class.carve(page)
     }
 
     /// Returns a stack to the pool.
+    #[inline]
     pub fn put(&mut self, stack: PooledStack) {
-        let page = self.page;
-        let Some(class) = self.classes.iter_mut().find(|c| c.size == stack.size) else {
-            return; // Unreachable in practice; the memory stays mapped and unused.
-        };
-        if class.free.len() >= HOT_POOL {
-            // SAFETY: the range is the usable part of a stack we own and no coroutine is
-            // running on it (it has finished); MADV_DONTNEED only drops its contents.
-            unsafe {
-                libc::madvise(
-                    (stack.base - stack.size) as *mut libc::c_void,
-                    stack.size - page,
-                    libc::MADV_DONTNEED,
-                );
-            }
+        if let Some(class) = self.classes.iter_mut().find(|c| c.size == stack.size) {
+            class.free.push(stack);
         }
-        class.free.push(stack);
+        // Else unreachable in practice; the memory stays mapped and unused.
+    }
+
+    /// Whether `trim` has anything to release.
+    #[inline]
+    pub fn needs_trim(&self) -> bool {
+        self.classes.iter().any(|c| c.free.len() > HOT_POOL)
+    }
+
+    /// Releases the memory of the free stacks past `HOT_POOL` (the least recently
+    /// used), merging neighbouring stacks into one `madvise` call.
+    #[cold]
+    pub fn trim(&mut self) {
+        let page = self.page;
+        for class in &mut self.classes {
+            if class.free.len() <= HOT_POOL {
+                continue;
+            }
+            let surplus = class.free.len() - HOT_POOL;
+            let mut released: Vec<PooledStack> = class.free.drain(..surplus).collect();
+            released.sort_unstable_by_key(|s| s.base);
+            let mut run: Option<(usize, usize)> = None; // [low, high)
+            for stack in &released {
+                let low = stack.base - stack.size - page; // its guard page
+                run = match run {
+                    Some((start, end)) if end == low => Some((start, stack.base)),
+                    Some(r) => {
+                        release(r);
+                        Some((low, stack.base))
+                    }
+                    None => Some((low, stack.base)),
+                };
+            }
+            if let Some(r) = run {
+                release(r);
+            }
+            class.cold.append(&mut released);
+        }
+    }
+}
+
+/// `MADV_DONTNEED` over `[low, high)`: stacks and the guard pages between them.
+fn release((low, high): (usize, usize)) {
+    // SAFETY: the range covers free stacks of one arena that we own, with their guard
+    // pages; no coroutine runs on them. MADV_DONTNEED drops the contents (the next
+    // use sees zero pages) and keeps guards, whether madvise- or mprotect-installed.
+    unsafe {
+        libc::madvise(low as *mut libc::c_void, high - low, libc::MADV_DONTNEED);
     }
 }
 

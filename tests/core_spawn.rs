@@ -380,3 +380,27 @@ fn a_waker_kept_from_a_finished_greenlet_never_wakes_the_next_one_in_its_slot() 
     sleeper.join().unwrap();
     assert_took(start, ms(50));
 }
+
+#[test]
+fn stacks_released_after_a_burst_serve_later_greenlets_correctly() {
+    // A burst leaves more free stacks than the pool keeps resident; the hub releases
+    // their memory when it next waits idle. Stacks handed out after that (zero pages
+    // again) must work like fresh ones.
+    fn burst(n: usize) -> u64 {
+        let gs: Vec<_> = (0..n)
+            .map(|i| {
+                spawn(move || {
+                    let buf = std::hint::black_box([i as u8; 2048]);
+                    greenlet::yield_now();
+                    buf.iter().map(|&b| b as u64).sum::<u64>()
+                })
+            })
+            .collect();
+        greenlet::joinall(gs).into_iter().map(Result::unwrap).sum()
+    }
+    let expected: u64 = (0..3000usize).map(|i| (i as u8) as u64 * 2048).sum();
+    assert_eq!(burst(3000), expected);
+    // An idle wait trims the pool.
+    greenlet::sleep(ms(1));
+    assert_eq!(burst(3000), expected);
+}
