@@ -14,11 +14,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::ptr::{self, NonNull};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::greenlet::{GreenletId, Header, Task};
+use crate::greenlet::{GreenletId, Header, TaskRef};
 use crate::stack::StackPool;
 
 /// The slot number that stands for the thread's own stack.
@@ -245,7 +244,7 @@ pub(crate) struct Hub {
     pub(crate) shared: &'static Shared,
     pub(crate) incarnation: u32,
     /// Every live greenlet of this hub; the slab index is its slot. Owner: the hub.
-    slots: RefCell<Vec<Option<Rc<dyn Task>>>>,
+    slots: RefCell<Vec<Option<TaskRef>>>,
     /// Per slot, the epoch its next greenlet starts at: one past the last epoch of
     /// the previous occupant, so that a waker kept from that greenlet never matches
     /// the new one (until 2^32 parks wrap it around).
@@ -274,6 +273,8 @@ pub(crate) struct Hub {
     /// Greenlets spawned and not finished.
     live: Cell<usize>,
     pub(crate) stacks: RefCell<StackPool>,
+    /// Freed greenlet allocations, for reuse by the next spawn.
+    pub(crate) blocks: BlockCache,
     /// Set while the thread exits and remaining greenlets are unwound.
     shutting_down: Cell<bool>,
     since_maintenance: Cell<u32>,
@@ -387,6 +388,7 @@ impl Hub {
             io_refs: Cell::new(0),
             live: Cell::new(0),
             stacks: RefCell::new(StackPool::new()),
+            blocks: BlockCache::default(),
             shutting_down: Cell::new(false),
             since_maintenance: Cell::new(0),
         })
@@ -498,7 +500,7 @@ impl Hub {
     // ---- greenlets --------------------------------------------------------------
 
     /// Puts a new greenlet in the slab; it runs when `schedule` is called for it.
-    pub(crate) fn insert(&self, task: Rc<dyn Task>) -> u32 {
+    pub(crate) fn insert(&self, task: TaskRef) -> u32 {
         let slot = match self.free_slots.borrow_mut().pop() {
             Some(slot) => {
                 self.slots.borrow_mut()[slot as usize] = Some(task.clone());
@@ -530,7 +532,7 @@ impl Hub {
     }
 
     /// Removes a finished greenlet from the slab.
-    pub(crate) fn remove(&self, slot: u32) -> Option<Rc<dyn Task>> {
+    pub(crate) fn remove(&self, slot: u32) -> Option<TaskRef> {
         let task = self.slots.borrow_mut().get_mut(slot as usize)?.take();
         if let Some(t) = &task {
             let next = t.header().ctx.epoch.get().wrapping_add(1);
@@ -908,7 +910,7 @@ impl Hub {
     fn teardown(&self) {
         self.shutting_down.set(true);
         self.current.set(HUB);
-        let tasks: Vec<Rc<dyn Task>> = self.slots.borrow_mut().drain(..).flatten().collect();
+        let tasks: Vec<TaskRef> = self.slots.borrow_mut().drain(..).flatten().collect();
         self.runq.borrow_mut().clear();
         self.timers.borrow_mut().clear();
         for task in tasks.iter() {
@@ -958,9 +960,49 @@ enum Exit {
     Idle,
 }
 
+/// Freed greenlet allocations by layout (one per result type in use), so that a
+/// spawn after a join reuses memory instead of calling malloc. Bounded per layout.
+#[derive(Default)]
+pub(crate) struct BlockCache(RefCell<Vec<(std::alloc::Layout, Vec<NonNull<u8>>)>>);
+
+impl BlockCache {
+    /// Free blocks kept per layout; more go back to the allocator.
+    const MAX: usize = 4096;
+
+    #[inline]
+    pub(crate) fn take(&self, layout: std::alloc::Layout) -> Option<NonNull<u8>> {
+        let mut lists = self.0.borrow_mut();
+        lists.iter_mut().find(|(l, _)| *l == layout)?.1.pop()
+    }
+
+    /// Keeps a free block; false when the cache for its layout is full.
+    #[inline]
+    pub(crate) fn keep(&self, p: NonNull<u8>, layout: std::alloc::Layout) -> bool {
+        let mut lists = self.0.borrow_mut();
+        match lists.iter_mut().find(|(l, _)| *l == layout) {
+            Some((_, list)) if list.len() < Self::MAX => list.push(p),
+            Some(_) => return false,
+            None => lists.push((layout, vec![p])),
+        }
+        true
+    }
+}
+
+impl Drop for BlockCache {
+    fn drop(&mut self) {
+        for (layout, list) in self.0.get_mut().drain(..) {
+            for p in list {
+                // SAFETY: blocks in the cache came from the global allocator with
+                // this layout and hold nothing live.
+                unsafe { std::alloc::dealloc(p.as_ptr(), layout) };
+            }
+        }
+    }
+}
+
 enum Ctx_<'a> {
     Root(&'a Ctx),
-    Task(Rc<dyn Task>),
+    Task(TaskRef),
 }
 
 #[inline]
