@@ -104,8 +104,9 @@ pub(crate) struct Header {
     pub(crate) slot: Cell<u32>,
     pub(crate) status: Cell<Status>,
     pub(crate) stack_size: usize,
-    /// The guard page below the stack, `[low, high)`, for the overflow report.
-    pub(crate) guard: (usize, usize),
+    /// The guard page below the stack, `[low, high)`, for the overflow report; set
+    /// when the greenlet first runs and takes its stack.
+    pub(crate) guard: Cell<(usize, usize)>,
     /// The coroutine's yielder, set when it first runs; it lives on the greenlet's
     /// own stack for as long as the coroutine has not finished.
     yielder: Cell<*const Yielder<(), ()>>,
@@ -133,12 +134,34 @@ impl Header {
     #[inline(always)]
     pub(crate) fn resume(&self) -> bool {
         let mut coro = self.coro.borrow_mut();
+        if coro.is_none() {
+            if self.started.get() {
+                return true; // Finished.
+            }
+            *coro = Some(self.start());
+        }
         let Some(c) = coro.as_mut() else {
             return true;
         };
         self.status.set(Status::Started);
         self.started.set(true);
         matches!(c.resume(()), CoroutineResult::Return(()))
+    }
+
+    /// Binds the stack reserved at spawn and builds the coroutine: a greenlet takes
+    /// its stack only when it first runs, so greenlets that run to completion one
+    /// after another all use the same stack, hot in the cache.
+    #[cold]
+    #[inline(never)]
+    fn start(&self) -> Coro {
+        let stack = Hub::current()
+            .stacks
+            .borrow_mut()
+            .take_reserved(self.stack_size);
+        self.guard.set(stack.guard_range());
+        // SAFETY: the vtable was made for this allocation, which is live (the hub's
+        // slab holds a count while the greenlet runs), and it has not started.
+        unsafe { (self.vtable.start)(NonNull::from(self), stack) }
     }
 
     /// Suspends the running greenlet back to the hub.
@@ -169,13 +192,17 @@ impl Header {
     }
 }
 
-/// What the hub needs from a greenlet, whatever its result type.
+/// What the hub needs from a greenlet, whatever its result and closure types.
 pub(crate) struct VTable {
+    /// Takes the closure and builds the coroutine on the given stack.
+    start: unsafe fn(NonNull<Header>, PooledStack) -> Coro,
+    /// Drops the closure of a greenlet that never started.
+    drop_closure: unsafe fn(NonNull<Header>),
     /// Recycles the stack, marks it finished, wakes joiners.
     finish: unsafe fn(NonNull<Header>),
     /// Drops the coroutine (unwinding it if it started): the thread is exiting.
     abandon: unsafe fn(NonNull<Header>),
-    /// Drops the `Inner<T>` and returns its memory; called when `refs` reaches 0.
+    /// Drops the `Spawned<T, F>` and returns its memory; called when `refs` reaches 0.
     destroy: unsafe fn(NonNull<Header>),
 }
 
@@ -240,39 +267,86 @@ struct Inner<T> {
     result: RefCell<Option<Result<T, JoinError>>>,
 }
 
-impl<T: 'static> Inner<T> {
+/// The whole allocation of a greenlet: the part its handle knows (`Inner<T>`, first,
+/// so that a pointer to this is a pointer to that) and the closure until it starts.
+#[repr(C)]
+struct Spawned<T, F> {
+    inner: Inner<T>,
+    f: Cell<Option<F>>,
+}
+
+impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
     const VTABLE: VTable = VTable {
+        start: Self::start_raw,
+        drop_closure: Self::drop_closure_raw,
         finish: Self::finish_raw,
         abandon: Self::abandon_raw,
         destroy: Self::destroy_raw,
     };
 
     /// # Safety
-    /// `p` must point to a live `Inner<T>`.
+    /// `p` must point to a live `Spawned<T, F>`.
+    unsafe fn this<'a>(p: NonNull<Header>) -> &'a Spawned<T, F> {
+        // SAFETY: by the contract; the header is the first field of the first field.
+        unsafe { p.cast::<Spawned<T, F>>().as_ref() }
+    }
+
+    /// # Safety
+    /// `p` must point to a live `Spawned<T, F>` that has not started.
+    unsafe fn start_raw(p: NonNull<Header>, stack: PooledStack) -> Coro {
+        // SAFETY: by the contract.
+        let this = unsafe { Self::this(p) };
+        let f = this.f.take().expect("a greenlet starts once");
+        let inner_ptr: *const Inner<T> = &this.inner;
+        Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+            // SAFETY: `Inner` outlives the coroutine running this closure: the hub's
+            // slab holds a counted reference to the allocation while the greenlet
+            // runs, and the coroutine is dropped before the allocation is.
+            let inner = unsafe { &*inner_ptr };
+            inner.header.yielder.set(y as *const _);
+            let r = panic::catch_unwind(AssertUnwindSafe(f));
+            let r = r.map_err(|payload| inner.error_from(payload));
+            *inner.result.borrow_mut() = Some(r);
+        })
+    }
+
+    /// # Safety
+    /// `p` must point to a live `Spawned<T, F>`.
+    unsafe fn drop_closure_raw(p: NonNull<Header>) {
+        // SAFETY: by the contract.
+        drop(unsafe { Self::this(p) }.f.take());
+    }
+
+    /// # Safety
+    /// `p` must point to a live `Spawned<T, F>`.
     unsafe fn finish_raw(p: NonNull<Header>) {
-        // SAFETY: by the contract, and `Inner<T>` starts with its header.
-        unsafe { p.cast::<Inner<T>>().as_ref() }.finish();
+        // SAFETY: by the contract.
+        unsafe { Self::this(p) }.inner.finish();
     }
 
     /// # Safety
-    /// As `finish_raw`.
+    /// `p` must point to a live `Spawned<T, F>`.
     unsafe fn abandon_raw(p: NonNull<Header>) {
-        // SAFETY: as in `finish_raw`.
-        unsafe { p.cast::<Inner<T>>().as_ref() }.abandon();
+        // SAFETY: by the contract.
+        let this = unsafe { Self::this(p) };
+        drop(this.f.take());
+        this.inner.abandon();
     }
 
     /// # Safety
-    /// `p` must point to a live `Inner<T>` with no reference left.
+    /// `p` must point to a live `Spawned<T, F>` with no reference left.
     unsafe fn destroy_raw(p: NonNull<Header>) {
-        let p = p.cast::<Inner<T>>();
+        let p = p.cast::<Spawned<T, F>>();
         // SAFETY: nothing refers to it any more, so it may be dropped in place, once;
         // its memory came from `alloc_block` with this layout.
         unsafe {
             std::ptr::drop_in_place(p.as_ptr());
-            free_block(p.cast(), Layout::new::<Inner<T>>());
+            free_block(p.cast(), Layout::new::<Spawned<T, F>>());
         }
     }
+}
 
+impl<T: 'static> Inner<T> {
     fn finish(&self) {
         let coro = self.header.coro.borrow_mut().take();
         if let Some(c) = coro {
@@ -481,12 +555,10 @@ impl<T: 'static> Greenlet<T> {
         match header.status.get() {
             Status::Finished => {}
             Status::New => {
-                let coro = header.coro.borrow_mut().take();
-                if let Some(mut c) = coro {
-                    // Unwinding an unstarted coroutine drops its closure without running it.
-                    c.force_unwind();
-                    hub.stacks.borrow_mut().put(c.into_stack());
-                }
+                // SAFETY: the handle's count keeps the allocation live, and its vtable
+                // was made for it. The closure is dropped without running.
+                unsafe { (header.vtable.drop_closure)(self.ptr.cast()) };
+                hub.stacks.borrow_mut().unreserve(header.stack_size);
                 *self.inner().result.borrow_mut() = Some(Err(self.inner().killed()));
                 self.inner().finish();
                 // A greenlet waiting for its spawn_later timer is in no run queue, so
@@ -719,52 +791,38 @@ impl Builder {
         T: 'static,
     {
         let size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
-        let stack = hub.stacks.borrow_mut().get(size)?;
-        let stack_size = stack.size();
-        let guard = stack.guard_range();
-        let layout = Layout::new::<Inner<T>>();
-        let ptr = alloc_block(layout).cast::<Inner<T>>();
-        let value = Inner {
-            header: Header {
-                // The handle's and the slab's.
-                refs: Cell::new(2),
-                vtable: &Inner::<T>::VTABLE,
-                ctx: Ctx::new(),
-                id: GreenletId::next(),
-                name: self.name.map(Rc::from),
-                slot: Cell::new(ROOT),
-                status: Cell::new(Status::New),
-                stack_size,
-                guard,
-                yielder: Cell::new(std::ptr::null()),
-                joiners: RefCell::new(Vec::new()),
-                start_timer: Cell::new(None),
-                waiting_start: Cell::new(false),
-                started: Cell::new(false),
-                finish_seq: Cell::new(u64::MAX),
-                coro: RefCell::new(None),
+        let stack_size = hub.stacks.borrow_mut().reserve(size)?;
+        let layout = Layout::new::<Spawned<T, F>>();
+        let ptr = alloc_block(layout).cast::<Spawned<T, F>>();
+        let value = Spawned {
+            inner: Inner {
+                header: Header {
+                    // The handle's and the slab's.
+                    refs: Cell::new(2),
+                    vtable: &Spawned::<T, F>::VTABLE,
+                    ctx: Ctx::new(),
+                    id: GreenletId::next(),
+                    name: self.name.map(Rc::from),
+                    slot: Cell::new(ROOT),
+                    status: Cell::new(Status::New),
+                    stack_size,
+                    guard: Cell::new((0, 0)),
+                    yielder: Cell::new(std::ptr::null()),
+                    joiners: RefCell::new(Vec::new()),
+                    start_timer: Cell::new(None),
+                    waiting_start: Cell::new(false),
+                    started: Cell::new(false),
+                    finish_seq: Cell::new(u64::MAX),
+                    coro: RefCell::new(None),
+                },
+                result: RefCell::new(None),
             },
-            result: RefCell::new(None),
+            f: Cell::new(Some(f)),
         };
-        // SAFETY: fresh memory with the layout of `Inner<T>`; written once, then read
-        // only through counted references.
+        // SAFETY: fresh memory with the layout of `Spawned<T, F>`; written once, then
+        // read only through counted references.
         unsafe { ptr.as_ptr().write(value) };
-        // SAFETY: just written; the counts above keep it live.
-        let inner: &Inner<T> = unsafe { ptr.as_ref() };
-        let yielder_cell: *const Cell<*const Yielder<(), ()>> = &inner.header.yielder;
-        let inner_ptr: *const Inner<T> = inner;
-        let coro: Coro = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
-            // SAFETY: the header outlives its coroutine: the coroutine is stored in
-            // the same Rc allocation and dropped before (or with) the header.
-            unsafe { (*yielder_cell).set(y as *const _) };
-            let r = panic::catch_unwind(AssertUnwindSafe(f));
-            // SAFETY: as above, `Inner` outlives the coroutine running this closure:
-            // the hub's slab holds a counted reference while the greenlet runs.
-            let inner = unsafe { &*inner_ptr };
-            let r = r.map_err(|payload| inner.error_from(payload));
-            *inner.result.borrow_mut() = Some(r);
-        });
-        *inner.header.coro.borrow_mut() = Some(coro);
+        let ptr = ptr.cast::<Inner<T>>();
         hub.insert(TaskRef(ptr.cast()));
         Ok(Greenlet {
             ptr,

@@ -778,10 +778,15 @@ impl Hub {
         self.fire_timers(now);
         self.take_remote();
         let ready = !self.runq.borrow().is_empty() || self.root.state.get() != State::Parked;
-        if block && !ready && self.stacks.borrow().needs_trim() {
+        if block && !ready {
             // About to wait with nothing to run: a good moment to give back the
-            // memory of stacks a past burst left in the pool.
-            self.stacks.borrow_mut().trim();
+            // memory of stacks and greenlet blocks a past burst left in the pools.
+            if self.stacks.borrow().needs_trim() {
+                self.stacks.borrow_mut().trim();
+            }
+            if self.blocks.needs_trim() {
+                self.blocks.trim();
+            }
         }
         let timeout = if ready || !block {
             Some(Duration::ZERO)
@@ -967,12 +972,37 @@ pub(crate) struct BlockCache(RefCell<Vec<(std::alloc::Layout, Vec<NonNull<u8>>)>
 
 impl BlockCache {
     /// Free blocks kept per layout; more go back to the allocator.
-    const MAX: usize = 4096;
+    const MAX: usize = 65536;
+    /// Free blocks kept per layout when the hub waits idle (see `trim`).
+    const IDLE: usize = 1024;
 
     #[inline]
     pub(crate) fn take(&self, layout: std::alloc::Layout) -> Option<NonNull<u8>> {
         let mut lists = self.0.borrow_mut();
         lists.iter_mut().find(|(l, _)| *l == layout)?.1.pop()
+    }
+
+    /// Whether `trim` has anything to give back.
+    #[inline]
+    pub(crate) fn needs_trim(&self) -> bool {
+        self.0
+            .borrow()
+            .iter()
+            .any(|(_, list)| list.len() > Self::IDLE)
+    }
+
+    /// Gives back to the allocator the blocks past `IDLE` per layout: a burst of
+    /// greenlets does not keep its peak memory once the hub is idle.
+    #[cold]
+    pub(crate) fn trim(&self) {
+        for (layout, list) in self.0.borrow_mut().iter_mut() {
+            while list.len() > Self::IDLE {
+                let p = list.pop().expect("longer than IDLE");
+                // SAFETY: blocks in the cache came from the global allocator with
+                // this layout and hold nothing live.
+                unsafe { std::alloc::dealloc(p.as_ptr(), *layout) };
+            }
+        }
     }
 
     /// Keeps a free block; false when the cache for its layout is full.

@@ -96,8 +96,8 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // SAFETY: a non-null pointer is the header of the greenlet running on this
     // thread, kept alive by its hub's slab while it runs.
     if let Some(h) = unsafe { header.as_ref() }
-        && addr >= h.guard.0
-        && addr < h.guard.1
+        && addr >= h.guard.get().0
+        && addr < h.guard.get().1
     {
         report(h);
         // SAFETY: abort is async-signal-safe.

@@ -115,10 +115,6 @@ impl PooledStack {
         let low = self.base - self.size;
         (low - page_size(), low)
     }
-
-    pub fn size(&self) -> usize {
-        self.size
-    }
 }
 
 /// An arena: a large mapping carved into `slots` stacks of one size.
@@ -141,6 +137,10 @@ struct SizeClass {
     free: Vec<PooledStack>,
     /// Free stacks whose memory was released.
     cold: Vec<PooledStack>,
+    /// Stacks promised to spawned greenlets that have not started yet. Invariant:
+    /// `free.len() + cold.len() >= reserved`, so a greenlet's first run always finds
+    /// its stack, and running out is reported by `spawn`.
+    reserved: usize,
     arena: Option<Arena>,
     arenas: Vec<(usize, usize)>,
 }
@@ -159,27 +159,54 @@ impl StackPool {
         size.div_ceil(self.page) * self.page
     }
 
-    /// Takes a stack of at least `size` usable bytes.
-    pub fn get(&mut self, size: usize) -> io::Result<PooledStack> {
-        let size = self.round(size);
-        let page = self.page;
-        let class = match self.classes.iter().position(|c| c.size == size) {
+    fn class(&mut self, size: usize) -> &mut SizeClass {
+        match self.classes.iter().position(|c| c.size == size) {
             Some(i) => &mut self.classes[i],
             None => {
                 self.classes.push(SizeClass {
                     size,
                     free: Vec::new(),
                     cold: Vec::new(),
+                    reserved: 0,
                     arena: None,
                     arenas: Vec::new(),
                 });
                 self.classes.last_mut().expect("just pushed")
             }
-        };
-        if let Some(stack) = class.free.pop().or_else(|| class.cold.pop()) {
-            return Ok(stack);
         }
-        class.carve(page)
+    }
+
+    /// Promises a stack of at least `size` usable bytes to a greenlet that will start
+    /// later, carving one if the pool could not keep the promise; returns the size
+    /// the stack will have. Touches no stack memory.
+    pub fn reserve(&mut self, size: usize) -> io::Result<usize> {
+        let size = self.round(size);
+        let page = self.page;
+        let class = self.class(size);
+        if class.free.len() + class.cold.len() <= class.reserved {
+            let stack = class.carve(page)?;
+            class.free.push(stack);
+        }
+        class.reserved += 1;
+        Ok(size)
+    }
+
+    /// Takes the stack promised by `reserve(size)` (size as `reserve` returned it):
+    /// the most recently used one, so run-to-completion greenlets keep reusing a
+    /// stack that is hot in the cache.
+    pub fn take_reserved(&mut self, size: usize) -> PooledStack {
+        let class = self.class(size);
+        class.reserved -= 1;
+        class
+            .free
+            .pop()
+            .or_else(|| class.cold.pop())
+            .expect("greenlet: stack pool invariant broken: a reserved stack is missing")
+    }
+
+    /// Withdraws a promise: the greenlet was killed before it started.
+    pub fn unreserve(&mut self, size: usize) {
+        self.class(size).reserved -= 1;
     }
 
     /// Returns a stack to the pool.
