@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::hub::{Ctx, Hub, Interrupt, ROOT, TimerAction, TimerKey, UnwindToken, Waker};
+use crate::hub::{Ctx, Hub, Interrupt, Link, ROOT, TimerAction, TimerKey, UnwindToken, Waker};
 use crate::stack::{DEFAULT_STACK_SIZE, PooledStack};
 
 /// Every greenlet's coroutine has this one type: the result travels through the
@@ -94,7 +94,10 @@ pub(crate) enum Status {
 /// It is the first field of the greenlet's allocation (`Inner<T>`, `repr(C)`), so a
 /// pointer to it is a pointer to the whole; `refs` and `vtable` stand in for an
 /// `Rc<dyn Task>` whose memory goes back to the hub's block cache (see `TaskRef`).
+#[repr(C)]
 pub(crate) struct Header {
+    /// Its place in the hub's run queue. First: the queue links headers through it.
+    pub(crate) link: Link,
     /// Owning references: the handle and the hub's slab entry (`TaskRef`).
     refs: Cell<usize>,
     vtable: &'static VTable,
@@ -798,6 +801,7 @@ impl Builder {
             inner: Inner {
                 header: Header {
                     // The handle's and the slab's.
+                    link: Link::default(),
                     refs: Cell::new(2),
                     vtable: &Spawned::<T, F>::VTABLE,
                     ctx: Ctx::new(),

@@ -11,7 +11,7 @@
 //! pair is the one wait/wake seam: see `arch/hub.md`.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -255,7 +255,7 @@ pub(crate) struct Hub {
     /// keeps the pointer valid): greenlets leave the slab only when they finish,
     /// which never happens while queued, or when killed before starting, in which
     /// case the slot is kept (a tombstone) until its queue entry is popped.
-    runq: RefCell<VecDeque<Option<NonNull<Header>>>>,
+    runq: RunQueue,
     /// The slot running now, `ROOT` on the thread's own stack, `HUB` in the loop.
     current: Cell<u32>,
     /// The header of the running greenlet (null outside greenlets). Valid while it
@@ -376,7 +376,7 @@ impl Hub {
             slots: RefCell::new(Vec::new()),
             slot_epochs: RefCell::new(Vec::new()),
             free_slots: RefCell::new(Vec::new()),
-            runq: RefCell::new(VecDeque::new()),
+            runq: RunQueue::new(),
             current: Cell::new(ROOT),
             current_header: Cell::new(ptr::null()),
             root: Ctx::new(),
@@ -440,7 +440,7 @@ impl Hub {
     #[inline]
     fn wake_local(&self, slot: u32, epoch: u32) {
         if slot == ROOT {
-            wake_ctx(&self.root, epoch, || self.runq.borrow_mut().push_back(None));
+            wake_ctx(&self.root, epoch, || self.runq.push_root());
             return;
         }
         let slots = self.slots.borrow();
@@ -448,11 +448,7 @@ impl Hub {
             return;
         };
         let ctx = &task.header().ctx;
-        wake_ctx(ctx, epoch, || {
-            self.runq
-                .borrow_mut()
-                .push_back(Some(NonNull::from(task.header())))
-        });
+        wake_ctx(ctx, epoch, || self.runq.push(task.header()));
     }
 
     /// Makes a context runnable whatever its epoch: used to deliver interrupts.
@@ -525,9 +521,7 @@ impl Hub {
     pub(crate) fn schedule(&self, slot: u32) {
         let slots = self.slots.borrow();
         if let Some(Some(task)) = slots.get(slot as usize) {
-            self.runq
-                .borrow_mut()
-                .push_back(Some(NonNull::from(task.header())));
+            self.runq.push(task.header());
         }
     }
 
@@ -658,7 +652,7 @@ impl Hub {
                     self.current.set(ROOT);
                     if let Err(p) = r {
                         // The root's marker must not outlive this park.
-                        self.runq.borrow_mut().retain(Option::is_some);
+                        self.runq.remove_root();
                         self.end_park(ctx, ROOT);
                         std::panic::resume_unwind(p);
                     }
@@ -680,9 +674,7 @@ impl Hub {
         match self.current_header() {
             Some(header) => {
                 if !header.ctx.interrupt_due() {
-                    self.runq
-                        .borrow_mut()
-                        .push_back(Some(NonNull::from(header)));
+                    self.runq.push(header);
                     header.suspend();
                 }
                 self.end_park(&header.ctx, header.slot.get());
@@ -699,10 +691,10 @@ impl Hub {
         }
         if !self.root.interrupt_due() {
             self.current.set(HUB);
-            let n = self.runq.borrow().len();
+            let n = self.runq.len();
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 for _ in 0..n {
-                    let next = self.runq.borrow_mut().pop_front();
+                    let next = self.runq.pop();
                     match next {
                         Some(Some(task)) => self.run_one(task),
                         // The root is running, so no root marker is queued.
@@ -727,7 +719,7 @@ impl Hub {
     fn run_loop(&self, until: Until) -> Exit {
         loop {
             loop {
-                let next = self.runq.borrow_mut().pop_front();
+                let next = self.runq.pop();
                 match next {
                     None => break,
                     Some(None) => return Exit::RootTurn,
@@ -763,7 +755,7 @@ impl Hub {
             None => self.timers.borrow().is_empty(),
         };
         timers_idle
-            && self.runq.borrow().is_empty()
+            && self.runq.is_empty()
             && self.io_refs.get() == 0
             && self.shared.external.load(Ordering::Acquire) == 0
             && !self.shared.pending.load(Ordering::Acquire)
@@ -777,7 +769,7 @@ impl Hub {
         let now = Instant::now();
         self.fire_timers(now);
         self.take_remote();
-        let ready = !self.runq.borrow().is_empty() || self.root.state.get() != State::Parked;
+        let ready = !self.runq.is_empty() || self.root.state.get() != State::Parked;
         if block && !ready {
             // About to wait with nothing to run: a good moment to give back the
             // memory of stacks and greenlet blocks a past burst left in the pools.
@@ -868,7 +860,7 @@ impl Hub {
         if let Some(k) = key {
             self.cancel_timer(k);
         }
-        self.runq.borrow_mut().retain(Option::is_some);
+        self.runq.remove_root();
         self.end_park(&self.root, ROOT);
         match r {
             Ok(exit) => exit == Exit::Idle,
@@ -916,7 +908,7 @@ impl Hub {
         self.shutting_down.set(true);
         self.current.set(HUB);
         let tasks: Vec<TaskRef> = self.slots.borrow_mut().drain(..).flatten().collect();
-        self.runq.borrow_mut().clear();
+        self.runq.clear();
         self.timers.borrow_mut().clear();
         for task in tasks.iter() {
             task.abandon();
@@ -935,7 +927,7 @@ impl Hub {
         HubStats {
             live: self.live.get(),
             timers: self.timers.borrow().len(),
-            runnable: self.runq.borrow().len(),
+            runnable: self.runq.len(),
         }
     }
 }
@@ -949,6 +941,110 @@ pub struct HubStats {
     pub timers: usize,
     /// Greenlets in the run queue.
     pub runnable: usize,
+}
+
+/// The run queue: a FIFO linked through the greenlets' headers (`Header::link`), plus
+/// the root's own link, so that queueing and popping touch no separate buffer.
+///
+/// Invariant (the hub's `runq` rule): a linked greenlet is in the slab, which keeps it
+/// alive, and is linked at most once (it is queued only on a Parked -> Notified wake,
+/// by its own yield, or once when spawned or started by its timer).
+struct RunQueue {
+    head: Cell<Option<NonNull<Link>>>,
+    tail: Cell<Option<NonNull<Link>>>,
+    len: Cell<usize>,
+    /// The root's place in the queue: its turn ends the loop it runs.
+    root: Link,
+}
+
+/// A run-queue link: the first field of `Header` (`repr(C)`), so a pointer to it is
+/// a pointer to the greenlet's header.
+#[derive(Default)]
+pub(crate) struct Link {
+    next: Cell<Option<NonNull<Link>>>,
+}
+
+impl RunQueue {
+    fn new() -> RunQueue {
+        RunQueue {
+            head: Cell::new(None),
+            tail: Cell::new(None),
+            len: Cell::new(0),
+            root: Link::default(),
+        }
+    }
+
+    #[inline(always)]
+    fn link(&self, link: &Link) {
+        link.next.set(None);
+        let p = NonNull::from(link);
+        match self.tail.get() {
+            // SAFETY: a linked node is alive (the invariant above).
+            Some(tail) => unsafe { tail.as_ref() }.next.set(Some(p)),
+            None => self.head.set(Some(p)),
+        }
+        self.tail.set(Some(p));
+        self.len.set(self.len.get() + 1);
+    }
+
+    /// Appends a greenlet.
+    #[inline(always)]
+    fn push(&self, header: &Header) {
+        self.link(&header.link);
+    }
+
+    /// Appends the root's turn.
+    fn push_root(&self) {
+        self.link(&self.root);
+    }
+
+    /// Takes the first entry: `Some(None)` is the root's turn.
+    #[inline(always)]
+    fn pop(&self) -> Option<Option<NonNull<Header>>> {
+        let p = self.head.get()?;
+        // SAFETY: a linked node is alive (the invariant above).
+        let next = unsafe { p.as_ref() }.next.get();
+        self.head.set(next);
+        if next.is_none() {
+            self.tail.set(None);
+        }
+        self.len.set(self.len.get() - 1);
+        if std::ptr::eq(p.as_ptr(), &self.root) {
+            Some(None)
+        } else {
+            // `link` is the first field of the `repr(C)` header.
+            Some(Some(p.cast::<Header>()))
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.head.get().is_none()
+    }
+
+    fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    /// Unlinks the root's turn if it is queued (a loop left by a panic).
+    fn remove_root(&self) {
+        let mut kept = Vec::with_capacity(self.len());
+        while let Some(entry) = self.pop() {
+            if let Some(h) = entry {
+                kept.push(h);
+            }
+        }
+        for h in kept {
+            // SAFETY: it was linked, hence alive (the invariant above).
+            self.push(unsafe { h.as_ref() });
+        }
+    }
+
+    fn clear(&self) {
+        self.head.set(None);
+        self.tail.set(None);
+        self.len.set(0);
+    }
 }
 
 #[derive(Clone, Copy)]
