@@ -295,6 +295,14 @@ impl Drop for HubGuard {
         if p.is_null() {
             return;
         }
+        // SAFETY: a non-null pointer is this thread's live hub.
+        if unsafe { (*p).current.get() } != ROOT {
+            // The thread is exiting from inside a greenlet or the hub's own machinery
+            // (`std::process::exit` runs thread-local destructors right there): the
+            // running greenlet's coroutine is borrowed and its stack is the one we
+            // stand on. Leave the hub as it is; the process or thread is ending.
+            return;
+        }
         // SAFETY: the pointer came from Box::into_raw in `Hub::current` and is freed
         // only here, once, after the teardown below has stopped every greenlet.
         unsafe {
