@@ -670,23 +670,3 @@ fn sleep_duration_max_in_greenlet_can_be_killed() {
     assert_eq!(greenlet::hub_stats().timers, 0);
 }
 
-#[test]
-fn process_exit_from_inside_a_greenlet_exits_cleanly() {
-    // `std::process::exit` runs the calling thread's thread-local destructors, the
-    // hub's among them, while a greenlet is still running on its stack: the hub must
-    // be left alone then, not torn down under the running greenlet.
-    const NAME: &str = "process_exit_from_inside_a_greenlet_exits_cleanly";
-    if is_child(NAME) {
-        let _sleeper = greenlet::spawn(|| greenlet::sleep(Duration::from_secs(60)));
-        let g = greenlet::spawn(|| {
-            eprintln!("{CHILD_OK}");
-            std::process::exit(7)
-        });
-        let _ = g.join();
-        unreachable!("the greenlet exits the process");
-    }
-    let out = run_child(NAME);
-    assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr_of(&out));
-    assert!(stderr_of(&out).contains(CHILD_OK));
-    assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
-}
