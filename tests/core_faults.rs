@@ -669,4 +669,3 @@ fn sleep_duration_max_in_greenlet_can_be_killed() {
     assert_eq!(greenlet::hub_stats().live, 0);
     assert_eq!(greenlet::hub_stats().timers, 0);
 }
-
