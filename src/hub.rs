@@ -268,6 +268,9 @@ pub(crate) struct Hub {
     timer_seq: Cell<u64>,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
+    /// IO registrations and their waiters (owned by `reactor.rs`; events are handed
+    /// to it by `poll_io`).
+    pub(crate) reactor: crate::reactor::Reactor,
     /// Registered IO sources that keep the hub alive (used by `net`).
     pub(crate) io_refs: Cell<usize>,
     /// Greenlets spawned and not finished.
@@ -355,6 +358,8 @@ impl Hub {
     fn new() -> io::Result<Hub> {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        // The reactor registers fds through its own clone of the registry.
+        let reactor = crate::reactor::Reactor::new(poll.registry())?;
         let recycled = FREE_SHARED.lock().pop();
         let shared: &'static Shared = recycled.unwrap_or_else(|| {
             Box::leak(Box::new(Shared {
@@ -392,6 +397,7 @@ impl Hub {
             timers: RefCell::new(BTreeMap::new()),
             timer_seq: Cell::new(0),
             poll: RefCell::new(poll),
+            reactor,
             events: RefCell::new(mio::Events::with_capacity(1024)),
             io_refs: Cell::new(0),
             live: Cell::new(0),
@@ -830,8 +836,9 @@ impl Hub {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
             Err(e) => panic!("greenlet: the hub's poll failed: {e}"),
         }
-        // Only the waker is registered so far; its wakes were queued in `remote`.
-        debug_assert!(events.iter().all(|e| e.token() == WAKER_TOKEN));
+        // The waker's wakes were queued in `remote`; the reactor skips its token and
+        // wakes the waiters of every other event.
+        self.reactor.dispatch(&events);
     }
 
     fn take_remote(&self) {

@@ -32,11 +32,16 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod fs;
 mod greenlet;
 mod hub;
 mod join;
+pub mod net;
+pub mod os;
 mod overflow;
+mod reactor;
 mod stack;
+pub mod threadpool;
 mod time;
 
 pub use crate::greenlet::{
@@ -44,6 +49,7 @@ pub use crate::greenlet::{
 };
 pub use crate::hub::HubStats;
 pub use crate::join::{JoinAll, joinall, killall, wait, wait_timeout};
+pub use crate::reactor::{wait_readable, wait_writable};
 pub use crate::stack::DEFAULT_STACK_SIZE;
 pub use crate::time::{Elapsed, sleep, sleep_until, with_timeout, yield_now};
 

@@ -1,0 +1,239 @@
+//! `TcpStream` and `TcpListener`.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use super::{ToSocketAddrs, each_addr};
+use crate::reactor::{Direction, Registration};
+
+/// A green TCP connection: std's `TcpStream`, parking the greenlet instead of the
+/// thread.
+pub struct TcpStream {
+    reg: Registration,
+    inner: std::net::TcpStream,
+}
+
+/// A green TCP listening socket: std's `TcpListener`.
+pub struct TcpListener {
+    reg: Registration,
+    inner: std::net::TcpListener,
+}
+
+super::socket_conversions!(TcpStream, std::net::TcpStream);
+super::socket_conversions!(TcpListener, std::net::TcpListener);
+super::socket_options!(TcpStream);
+super::socket_options!(TcpListener);
+super::stream_io!(TcpStream);
+
+impl TcpStream {
+    /// Opens a connection, trying each address in turn. Host names resolve on the
+    /// thread pool; the connection itself waits on the hub.
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(&addr, |a| TcpStream::connect_deadline(a, None))
+    }
+
+    /// Opens a connection to one address, failing with `TimedOut` after `timeout`.
+    /// A zero timeout is an `InvalidInput` error, as in std.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        TcpStream::connect_deadline(*addr, Instant::now().checked_add(timeout))
+    }
+
+    fn connect_deadline(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        // mio's connect creates a non-blocking socket and starts the handshake.
+        let stream = TcpStream::from_nonblocking(mio::net::TcpStream::connect(addr)?.into());
+        // Writable means the handshake ended; SO_ERROR says how.
+        stream.reg.do_io_with(Direction::Write, deadline, || {
+            if let Some(e) = stream.inner.take_error()? {
+                return Err(e);
+            }
+            match stream.inner.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                Err(e) => Err(e),
+            }
+        })?;
+        Ok(stream)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Shuts down the read half, the write half or both. A greenlet blocked reading
+    /// this socket (through another handle) then sees end of file.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    /// Reads without removing the data from the queue.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reg.do_io(Direction::Read, || self.inner.peek(buf))
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.set_nodelay(nodelay)
+    }
+
+    /// Reads `TCP_NODELAY`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.nodelay()
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+}
+
+impl TcpListener {
+    /// Binds a listening socket (with `SO_REUSEADDR`, like std), trying each address
+    /// in turn. The accept queue is as deep as the system allows
+    /// (`net.core.somaxconn`), so that a burst of connections waits for the accept
+    /// loop instead of being dropped or reset.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(&addr, |a| {
+            let l = mio::net::TcpListener::bind(a)?;
+            // SAFETY: listen(2) on a valid listening socket only changes its backlog;
+            // the kernel caps it at net.core.somaxconn.
+            if unsafe { libc::listen(l.as_raw_fd(), libc::c_int::MAX) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(TcpListener::from_nonblocking(l.into()))
+        })
+    }
+
+    /// Waits for a connection. The new stream is green (non-blocking underneath).
+    ///
+    /// When the process is out of fds (`EMFILE`, `ENFILE`) or memory, the error is
+    /// returned after a 10 ms pause, so that an accept loop which logs and retries
+    /// does not spin, and resumes serving once fds are freed.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let fd = self.inner.as_raw_fd();
+        match self.reg.do_io(Direction::Read, || accept4(fd)) {
+            Ok((fd, addr)) => {
+                let inner = std::net::TcpStream::from(fd);
+                Ok((TcpStream::from_nonblocking(inner), addr))
+            }
+            Err(e) => {
+                let exhausted = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
+                if exhausted && !self.reg.opts.nonblocking() {
+                    crate::sleep(Duration::from_millis(10));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// An endless iterator of `accept()` results.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+}
+
+/// The iterator of [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+/// `accept4(2)` with the new fd non-blocking and close-on-exec from the start.
+fn accept4(fd: i32) -> io::Result<(OwnedFd, SocketAddr)> {
+    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` are valid for writes and `len` is its size.
+    let new = unsafe {
+        libc::accept4(
+            fd,
+            (&raw mut storage).cast(),
+            &mut len,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept4 returned a new fd that nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(new) };
+    Ok((owned, to_socket_addr(&storage)?))
+}
+
+/// Converts the address `accept4` wrote.
+fn to_socket_addr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and
+            // sockaddr_storage is large and aligned enough for any sockaddr.
+            let a =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                u32::from_be(a.sin_addr.s_addr).into(),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let a = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                a.sin6_addr.s6_addr.into(),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "accept returned an address that is neither IPv4 nor IPv6",
+        )),
+    }
+}

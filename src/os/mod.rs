@@ -1,0 +1,3 @@
+//! Platform-specific parts, mirroring `std::os`.
+
+pub mod unix;

@@ -1,0 +1,701 @@
+//! The reactor: the hub's table of IO registrations, and the one IO combinator.
+//!
+//! Each hub owns one [`Reactor`]. A socket (or any fd) is registered with the hub's
+//! mio `Poll` once, edge-triggered, for both directions, the first time an operation
+//! on it would block on that hub. The registration is a slab entry holding the
+//! wakers of the contexts waiting to read and, separately, to write. Its mio
+//! `Token` carries the slab index *and a generation*, so an event still queued for a
+//! registration that has since been removed (and whose slot or fd number has been
+//! reused) finds a different generation and is dropped.
+//!
+//! Every blocking operation goes through [`Registration::do_io`]: try the syscall; on
+//! `WouldBlock` park on the fd's readiness for that direction; retry; `EINTR` is
+//! retried at once. Waiting is RAII: a killed or timed-out wait removes its waker.
+//!
+//! *Architecture invariant:* an entry is removed (and the fd deregistered) before the
+//! fd is closed, by the `Drop` of the owning type; waiters still on it (only
+//! `wait_readable` callers can be) wake with an error.
+//!
+//! A socket may be used from several threads (it is `Send + Sync`, like std's): it
+//! then holds one registration per hub that waited on it. Dropping it on another
+//! thread deregisters from that hub's epoll directly (thread-safe) and leaves the
+//! slab entry on an orphan list that the owning hub reaps at its next poll.
+//! See `arch/io.md`.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use crate::hub::{Hub, TimerAction, TimerKey, Waker};
+
+/// Which readiness an operation waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+/// Readiness hints: set when an edge is reported, cleared when a waiter observed
+/// `WouldBlock` (it parks right after). A clear bit therefore means "not ready, and
+/// no edge since"; a set bit means "maybe ready". New entries start with both set.
+const READ_HINT: u8 = 1;
+const WRITE_HINT: u8 = 2;
+
+/// Slab indexes use the low half of a token, generations the high half.
+const INDEX_BITS: u32 = usize::BITS / 2;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+/// Generations wrap below this, so that no token is all ones (the hub's waker token).
+const GEN_LIMIT: u32 = if INDEX_BITS >= 32 {
+    u32::MAX
+} else {
+    (1 << INDEX_BITS) - 1
+};
+
+fn token_of(index: u32, generation: u32) -> Token {
+    Token(((generation as usize) << INDEX_BITS) | index as usize)
+}
+
+fn split(token: Token) -> (usize, u32) {
+    (token.0 & INDEX_MASK, (token.0 >> INDEX_BITS) as u32)
+}
+
+/// One registered fd.
+struct Entry {
+    fd: RawFd,
+    hints: u8,
+    /// Holders: one per socket `Registration` plus one per `wait_readable` in progress.
+    refs: u32,
+    readers: Vec<Waker>,
+    writers: Vec<Waker>,
+}
+
+impl Entry {
+    fn waiters(&mut self, dir: Direction) -> &mut Vec<Waker> {
+        match dir {
+            Direction::Read => &mut self.readers,
+            Direction::Write => &mut self.writers,
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    entry: Option<Entry>,
+}
+
+/// The part of a reactor other threads may touch: the registry (epoll_ctl is
+/// thread-safe) and the orphan list.
+pub(crate) struct ReactorShared {
+    registry: Registry,
+    orphans: parking_lot::Mutex<Vec<Token>>,
+    has_orphans: AtomicBool,
+}
+
+/// The hub's IO registrations. Only the hub's thread touches the `RefCell`s, and no
+/// borrow is held across a park or a wake of another reactor.
+pub(crate) struct Reactor {
+    shared: Arc<ReactorShared>,
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<u32>>,
+    /// fd number -> slab index + 1 (0: none), for `wait_readable` on a registered fd.
+    by_fd: RefCell<Vec<u32>>,
+}
+
+impl Reactor {
+    pub(crate) fn new(registry: &Registry) -> io::Result<Reactor> {
+        Ok(Reactor {
+            shared: Arc::new(ReactorShared {
+                registry: registry.try_clone()?,
+                orphans: parking_lot::Mutex::new(Vec::new()),
+                has_orphans: AtomicBool::new(false),
+            }),
+            slots: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            by_fd: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Wakes the waiters of every event's registration. Called by the hub after each
+    /// poll, before any greenlet runs, so no entry changes while a batch is handled.
+    pub(crate) fn dispatch(&self, events: &mio::Events) {
+        if self.shared.has_orphans.load(Ordering::Acquire) {
+            self.reap_orphans();
+        }
+        let mut slots = self.slots.borrow_mut();
+        for ev in events.iter() {
+            let (index, generation) = split(ev.token());
+            let Some(Slot {
+                generation: g,
+                entry: Some(entry),
+            }) = slots.get_mut(index)
+            else {
+                continue; // The hub's own waker, or a registration removed since.
+            };
+            if *g != generation {
+                continue;
+            }
+            let error = ev.is_error();
+            if error || ev.is_readable() || ev.is_read_closed() || ev.is_priority() {
+                entry.hints |= READ_HINT;
+                entry.readers.drain(..).for_each(Waker::wake);
+            }
+            if error || ev.is_writable() || ev.is_write_closed() {
+                entry.hints |= WRITE_HINT;
+                entry.writers.drain(..).for_each(Waker::wake);
+            }
+        }
+    }
+
+    fn get<R>(&self, token: Token, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let (index, generation) = split(token);
+        let mut slots = self.slots.borrow_mut();
+        match slots.get_mut(index) {
+            Some(Slot {
+                generation: g,
+                entry: Some(e),
+            }) if *g == generation => Some(f(e)),
+            _ => None,
+        }
+    }
+
+    fn by_fd(&self, fd: RawFd) -> Option<u32> {
+        let by_fd = self.by_fd.borrow();
+        match by_fd.get(usize::try_from(fd).ok()?) {
+            Some(&i) if i != 0 => Some(i - 1),
+            _ => None,
+        }
+    }
+
+    fn set_by_fd(&self, fd: RawFd, index: Option<u32>) {
+        let Ok(fd) = usize::try_from(fd) else { return };
+        let mut by_fd = self.by_fd.borrow_mut();
+        if by_fd.len() <= fd {
+            if index.is_none() {
+                return;
+            }
+            by_fd.resize(fd + 1, 0);
+        }
+        by_fd[fd] = index.map_or(0, |i| i + 1);
+    }
+
+    /// Registers `fd`, or takes another reference to its live registration. Returns
+    /// the token and whether the fd may be ready (false only when a waiter saw it not
+    /// ready and no edge came since). `EPERM` means epoll cannot watch this kind of
+    /// fd (a regular file): it is always ready.
+    fn acquire(&self, fd: RawFd, dir: Direction) -> io::Result<(Token, bool)> {
+        let index = {
+            let mut slots = self.slots.borrow_mut();
+            let index = match self.free.borrow_mut().pop() {
+                Some(i) => i,
+                None => {
+                    let i = u32::try_from(slots.len())
+                        .ok()
+                        .filter(|&i| (i as usize) < INDEX_MASK)
+                        .ok_or_else(|| io::Error::other("greenlet: too many IO registrations"))?;
+                    slots.push(Slot {
+                        generation: 0,
+                        entry: None,
+                    });
+                    i
+                }
+            };
+            slots[index as usize].entry = Some(Entry {
+                fd,
+                hints: READ_HINT | WRITE_HINT,
+                refs: 1,
+                readers: Vec::new(),
+                writers: Vec::new(),
+            });
+            index
+        };
+        let generation = self.slots.borrow()[index as usize].generation;
+        let token = token_of(index, generation);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        match self
+            .shared
+            .registry
+            .register(&mut SourceFd(&fd), token, interest)
+        {
+            Ok(()) => {
+                // A registration the table still has for this fd number is stale: its
+                // fd was closed behind our back (the kernel forgot it) and reused.
+                if let Some(old) = self.by_fd(fd) {
+                    self.close_index(old, false);
+                }
+                self.set_by_fd(fd, Some(index));
+                Ok((token, true))
+            }
+            Err(e) => {
+                self.free_index(index);
+                if e.raw_os_error() == Some(libc::EEXIST)
+                    && let Some(old) = self.by_fd(fd)
+                {
+                    let generation = self.slots.borrow()[old as usize].generation;
+                    let token = token_of(old, generation);
+                    let bit = hint_bit(dir);
+                    if let Some(hints) = self.get(token, |e| {
+                        e.refs += 1;
+                        e.hints & bit
+                    }) {
+                        return Ok((token, hints != 0));
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops one reference; the last one deregisters the fd.
+    fn release(&self, token: Token) {
+        let last = self.get(token, |e| {
+            e.refs -= 1;
+            e.refs == 0
+        });
+        if last == Some(true) {
+            self.close_index(split(token).0 as u32, true);
+        }
+    }
+
+    /// Removes a registration whatever its references: its fd is about to be closed.
+    /// Waiters wake and find it gone.
+    fn close(&self, token: Token) {
+        if self.get(token, |_| ()).is_some() {
+            self.close_index(split(token).0 as u32, true);
+        }
+    }
+
+    /// Removes this hub's registration of `fd`, if any: the fd is about to be closed.
+    fn close_fd(&self, fd: RawFd) {
+        if let Some(index) = self.by_fd(fd) {
+            self.close_index(index, true);
+        }
+    }
+
+    fn close_index(&self, index: u32, deregister: bool) {
+        let entry = self.slots.borrow_mut()[index as usize].entry.take();
+        let Some(mut entry) = entry else { return };
+        if deregister {
+            // Fails only if the fd was already closed, which removed it anyway.
+            let _ = self.shared.registry.deregister(&mut SourceFd(&entry.fd));
+        }
+        if self.by_fd(entry.fd) == Some(index) {
+            self.set_by_fd(entry.fd, None);
+        }
+        self.free_index(index);
+        entry.readers.drain(..).for_each(Waker::wake);
+        entry.writers.drain(..).for_each(Waker::wake);
+    }
+
+    fn free_index(&self, index: u32) {
+        let mut slots = self.slots.borrow_mut();
+        let slot = &mut slots[index as usize];
+        slot.entry = None;
+        slot.generation = (slot.generation + 1) % GEN_LIMIT;
+        self.free.borrow_mut().push(index);
+    }
+
+    #[cold]
+    fn reap_orphans(&self) {
+        let orphans = {
+            let mut o = self.shared.orphans.lock();
+            self.shared.has_orphans.store(false, Ordering::Release);
+            std::mem::take(&mut *o)
+        };
+        for token in orphans {
+            if self.get(token, |_| ()).is_some() {
+                // The other thread already deregistered it from epoll.
+                self.close_index(split(token).0 as u32, false);
+            }
+        }
+    }
+}
+
+fn hint_bit(dir: Direction) -> u8 {
+    match dir {
+        Direction::Read => READ_HINT,
+        Direction::Write => WRITE_HINT,
+    }
+}
+
+/// The error a waiter gets when the fd it waits on is closed under it.
+pub(crate) fn closed_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "greenlet: the file descriptor was closed while waiting on it",
+    )
+}
+
+/// Parks the running context until `token`'s fd reports readiness in `dir`, the
+/// deadline passes (`Ok`: the caller looks at the clock), or the registration is
+/// closed (`Err`). Unwinds on kill or `with_timeout`, leaving nothing behind.
+fn wait(
+    hub: &'static Hub,
+    token: Token,
+    dir: Direction,
+    deadline: Option<Instant>,
+    reason: &'static str,
+) -> io::Result<()> {
+    let waker = hub.waker();
+    let bit = hint_bit(dir);
+    hub.reactor
+        .get(token, |e| {
+            e.hints &= !bit;
+            e.waiters(dir).push(waker);
+        })
+        .ok_or_else(closed_error)?;
+    let guard = WaitGuard {
+        hub,
+        token,
+        dir,
+        waker,
+        timer: deadline.map(|d| hub.add_timer(d, TimerAction::Wake(waker))),
+    };
+    hub.io_refs.set(hub.io_refs.get() + 1);
+    hub.park(reason);
+    drop(guard);
+    match hub.reactor.get(token, |_| ()) {
+        Some(()) => Ok(()),
+        None => Err(closed_error()),
+    }
+}
+
+/// Undoes a wait's side effects, however the wait ended.
+struct WaitGuard {
+    hub: &'static Hub,
+    token: Token,
+    dir: Direction,
+    waker: Waker,
+    timer: Option<TimerKey>,
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        let hub = self.hub;
+        hub.io_refs.set(hub.io_refs.get() - 1);
+        if let Some(key) = self.timer {
+            hub.cancel_timer(key);
+        }
+        let (waker, dir) = (self.waker, self.dir);
+        hub.reactor.get(self.token, |e| {
+            let list = e.waiters(dir);
+            if let Some(i) = list.iter().position(|w| *w == waker) {
+                list.swap_remove(i);
+            }
+        });
+    }
+}
+
+// ---- registrations owned by sockets ------------------------------------------------
+
+/// Per-socket options shared by its `try_clone`s, as std shares them (they live on
+/// the socket or its open file description there).
+#[derive(Debug, Default)]
+pub(crate) struct Opts {
+    /// Nanoseconds; 0 means none.
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+    /// std's `set_nonblocking(true)`: return `WouldBlock` instead of parking.
+    nonblocking: AtomicBool,
+}
+
+impl Opts {
+    pub(crate) fn set_timeout(&self, dir: Direction, t: Option<Duration>) -> io::Result<()> {
+        let nanos = match t {
+            Some(d) if d.is_zero() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "cannot set a 0 duration timeout",
+                ));
+            }
+            Some(d) => u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            None => 0,
+        };
+        self.slot(dir).store(nanos, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn timeout(&self, dir: Direction) -> Option<Duration> {
+        match self.slot(dir).load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    fn slot(&self, dir: Direction) -> &AtomicU64 {
+        match dir {
+            Direction::Read => &self.read_timeout,
+            Direction::Write => &self.write_timeout,
+        }
+    }
+
+    pub(crate) fn nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+}
+
+struct Reg {
+    shared: Arc<ReactorShared>,
+    token: Token,
+}
+
+/// A socket's registrations, one per hub that waited on it (normally one). The
+/// owning type declares it before the object owning the fd, so that it is dropped,
+/// and the fd deregistered, first.
+pub(crate) struct Registration {
+    fd: RawFd,
+    /// The first hub that registered the fd (its `ReactorShared` address, 0 for
+    /// none) and its token: the lock-free fast path of `token`. Set once, under the
+    /// `regs` lock; the `Arc` in `regs` keeps the address from being reused.
+    home: AtomicUsize,
+    home_token: AtomicUsize,
+    regs: parking_lot::Mutex<Vec<Reg>>,
+    pub(crate) opts: Arc<Opts>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("fd", &self.fd)
+            .finish()
+    }
+}
+
+impl Registration {
+    /// For an fd already in non-blocking mode. Nothing is registered until an
+    /// operation would block.
+    pub(crate) fn new(fd: &impl AsRawFd, opts: Arc<Opts>) -> Registration {
+        Registration {
+            fd: fd.as_raw_fd(),
+            home: AtomicUsize::new(0),
+            home_token: AtomicUsize::new(0),
+            regs: parking_lot::Mutex::new(Vec::new()),
+            opts,
+        }
+    }
+
+    /// The combinator, with the socket's own timeout for `dir` (expiry gives
+    /// `WouldBlock`, as std's `SO_RCVTIMEO`/`SO_SNDTIMEO` do on Unix).
+    #[inline]
+    pub(crate) fn do_io<R>(
+        &self,
+        dir: Direction,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.do_io_with(dir, None, op)
+    }
+
+    /// The combinator: `op` is one non-blocking syscall. `deadline` overrides the
+    /// socket's timeout; on expiry the error is `TimedOut`.
+    #[inline]
+    pub(crate) fn do_io_with<R>(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+        if self.opts.nonblocking() && deadline.is_none() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.io_slow(dir, deadline, &mut op)
+    }
+
+    fn io_slow<R>(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
+        op: &mut dyn FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let (deadline, timeout_error): (_, fn() -> io::Error) = match deadline {
+            Some(d) => (Some(d), || io::ErrorKind::TimedOut.into()),
+            None => (
+                self.opts
+                    .timeout(dir)
+                    .and_then(|t| Instant::now().checked_add(t)),
+                || io::Error::from_raw_os_error(libc::EAGAIN),
+            ),
+        };
+        let hub = Hub::current();
+        let token = self.token(hub)?;
+        let reason = match dir {
+            Direction::Read => "IO (waiting to read)",
+            Direction::Write => "IO (waiting to write)",
+        };
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(timeout_error());
+            }
+            wait(hub, token, dir, deadline, reason)?;
+            loop {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => return r,
+                }
+            }
+        }
+    }
+
+    /// This hub's token for the fd, registering it on first use.
+    #[inline]
+    fn token(&self, hub: &Hub) -> io::Result<Token> {
+        let me = Arc::as_ptr(&hub.reactor.shared) as usize;
+        if self.home.load(Ordering::Acquire) == me {
+            return Ok(Token(self.home_token.load(Ordering::Relaxed)));
+        }
+        self.token_slow(hub, me)
+    }
+
+    #[cold]
+    fn token_slow(&self, hub: &Hub, me: usize) -> io::Result<Token> {
+        let mut regs = self.regs.lock();
+        if let Some(r) = regs
+            .iter()
+            .find(|r| Arc::ptr_eq(&r.shared, &hub.reactor.shared))
+        {
+            return Ok(r.token);
+        }
+        let (token, _) = hub.reactor.acquire(self.fd, Direction::Read)?;
+        regs.push(Reg {
+            shared: hub.reactor.shared.clone(),
+            token,
+        });
+        if self.home.load(Ordering::Relaxed) == 0 {
+            self.home_token.store(token.0, Ordering::Relaxed);
+            self.home.store(me, Ordering::Release);
+        }
+        Ok(token)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let regs = std::mem::take(self.regs.get_mut());
+        let hub = Hub::try_current();
+        if let Some(hub) = hub {
+            // Whether or not this socket registered itself here, a `wait_readable` on
+            // its fd may be in progress: it must wake now, not hang on a closed fd.
+            hub.reactor.close_fd(self.fd);
+        }
+        for reg in regs {
+            match hub {
+                Some(hub) if Arc::ptr_eq(&reg.shared, &hub.reactor.shared) => {
+                    hub.reactor.close(reg.token)
+                }
+                _ => {
+                    // Another thread's hub: deregister through its registry now (the fd
+                    // closes right after us) and let that hub free the entry.
+                    let _ = reg.shared.registry.deregister(&mut SourceFd(&self.fd));
+                    reg.shared.orphans.lock().push(reg.token);
+                    reg.shared.has_orphans.store(true, Ordering::Release);
+                }
+            }
+        }
+    }
+}
+
+// ---- waiting on any fd ------------------------------------------------------------
+
+/// Blocks until `fd` is readable (or at EOF, or in error), or `timeout` passes
+/// (`TimedOut`). gevent's `wait_read`. Other greenlets run meanwhile.
+///
+/// If the fd is closed by the drop of a greenlet socket (or [`GreenFd`]) while this
+/// waits, it wakes with a `ConnectionAborted` error. An fd epoll cannot watch (a
+/// regular file) is always ready.
+///
+/// [`GreenFd`]: crate::os::unix::io::GreenFd
+pub fn wait_readable(fd: impl AsRawFd, timeout: Option<Duration>) -> io::Result<()> {
+    wait_fd(fd.as_raw_fd(), Direction::Read, timeout)
+}
+
+/// Blocks until `fd` is writable (or in error), or `timeout` passes (`TimedOut`).
+/// gevent's `wait_write`. See [`wait_readable`].
+pub fn wait_writable(fd: impl AsRawFd, timeout: Option<Duration>) -> io::Result<()> {
+    wait_fd(fd.as_raw_fd(), Direction::Write, timeout)
+}
+
+fn wait_fd(fd: RawFd, dir: Direction, timeout: Option<Duration>) -> io::Result<()> {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let hub = Hub::current();
+    let (token, maybe_ready) = match hub.reactor.acquire(fd, dir) {
+        Ok(t) => t,
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let _release = Release { hub, token };
+    if maybe_ready && ready_now(fd, dir)? {
+        return Ok(());
+    }
+    let reason = match dir {
+        Direction::Read => "wait_readable",
+        Direction::Write => "wait_writable",
+    };
+    loop {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return if ready_now(fd, dir)? {
+                Ok(())
+            } else {
+                Err(io::ErrorKind::TimedOut.into())
+            };
+        }
+        wait(hub, token, dir, deadline, reason)?;
+        if deadline.is_none_or(|d| Instant::now() < d) {
+            return Ok(()); // Woken by an edge for this direction.
+        }
+    }
+}
+
+struct Release {
+    hub: &'static Hub,
+    token: Token,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.hub.reactor.release(self.token);
+    }
+}
+
+/// Asks the kernel, without blocking, whether `fd` is ready in `dir`.
+fn ready_now(fd: RawFd, dir: Direction) -> io::Result<bool> {
+    let events = match dir {
+        Direction::Read => libc::POLLIN | libc::POLLPRI,
+        Direction::Write => libc::POLLOUT,
+    };
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid, exclusively borrowed pollfd, and a count of 1.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if n >= 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    if pfd.revents & libc::POLLNVAL != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(pfd.revents != 0)
+}
