@@ -71,6 +71,11 @@ pub struct GreenletExit {
 }
 
 impl GreenletExit {
+    /// A payload not tied to a delivered kill.
+    pub(crate) fn new() -> Self {
+        GreenletExit { _token: None }
+    }
+
     pub(crate) fn with_token(token: UnwindToken) -> Self {
         GreenletExit {
             _token: Some(token),
@@ -308,6 +313,9 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
             let inner = unsafe { &*inner_ptr };
             inner.header.yielder.set(y as *const _);
             let r = panic::catch_unwind(AssertUnwindSafe(f));
+            // Greenlet-local values die with the greenlet, on its stack (crate::local).
+            let id = inner.header.id;
+            let _ = panic::catch_unwind(|| crate::local::greenlet_finished(id));
             let r = r.map_err(|payload| inner.error_from(payload));
             *inner.result.borrow_mut() = Some(r);
         })

@@ -808,6 +808,9 @@ impl Hub {
                     if self.io_refs.get() == 0
                         && self.shared.external.load(Ordering::SeqCst) == 0
                         && !self.shared.pending.load(Ordering::SeqCst)
+                        // Hook for crate::sync (issue 4): waits on primitives no other
+                        // thread has touched yet hold no RemoteGuard; see there.
+                        && !crate::sync::raw::unguarded_waits_may_end()
                     {
                         self.shared.waiting_forever.store(false, Ordering::Relaxed);
                         return false;

@@ -36,11 +36,15 @@ pub mod fs;
 mod greenlet;
 mod hub;
 mod join;
+pub mod local;
 pub mod net;
 pub mod os;
 mod overflow;
+pub mod pool;
+pub mod queue;
 mod reactor;
 mod stack;
+pub mod sync;
 pub mod threadpool;
 mod time;
 

@@ -1,0 +1,587 @@
+//! The raw machinery every primitive is built from: a FIFO wait list, the state it
+//! lives in behind a `parking_lot` mutex, the per-primitive thread affinity that
+//! decides whether waiters hold a [`RemoteGuard`], and one blocking routine.
+//!
+//! A primitive keeps its state `S` (counters, flags, buffers and one or more
+//! [`WaitList`]s) in a [`Raw<S>`]. A waiting operation checks its condition under
+//! the lock and, if it must wait, calls [`Raw::wait`], which registers an entry,
+//! parks, and returns what the waker *delivered* to that entry. Whoever wakes does
+//! so by `grant`ing entries under the lock (removing them and writing what they are
+//! owed, a permit, an item, ownership, into the waiter's own [`Slot`]) and waking them
+//! after the lock is released. So a wake is a hand-off: it is never lost, never
+//! delivered twice, and a waiter that times out or unwinds after being granted passes
+//! the grant on (each primitive says how, in its [`Ops::abandon`]).
+//!
+//! ```text
+//!   waiter                              waker
+//!   lock; check: must wait
+//!   push entry (key, waker, guard, &slot)
+//!   unlock; park ───────────────┐       lock; pop front entry, write
+//!                               │       its slot, flag it granted; unlock
+//!   park returns  ◄─────────────┘◄───── wake(entry.waker); drop(entry.guard)
+//!   granted? take the slot (no lock)
+//! ```
+
+use std::cell::{Cell, UnsafeCell};
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::hub::{Hub, RemoteGuard, TimerAction, TimerKey, Waker};
+
+/// A waker and the guard that keeps its hub's deadlock check quiet while another
+/// thread may use it. Waking consumes both, in the order hub.rs requires: the wake is
+/// queued before the guard is dropped.
+pub(crate) struct Wake {
+    waker: Waker,
+    guard: Option<RemoteGuard>,
+}
+
+impl Wake {
+    #[inline]
+    pub(crate) fn wake(self) {
+        self.waker.wake();
+        drop(self.guard);
+    }
+}
+
+/// Wakes to make once a lock is released; holds one without allocating.
+#[derive(Default)]
+pub(crate) struct Wakes {
+    one: Option<Wake>,
+    more: Vec<Wake>,
+}
+
+impl Wakes {
+    pub(crate) fn push(&mut self, w: Wake) {
+        if self.one.is_none() && self.more.is_empty() {
+            self.one = Some(w);
+        } else {
+            self.more.push(w);
+        }
+    }
+}
+
+impl Extend<Wake> for Wakes {
+    fn extend<I: IntoIterator<Item = Wake>>(&mut self, iter: I) {
+        for w in iter {
+            self.push(w);
+        }
+    }
+}
+
+impl IntoIterator for Wakes {
+    type Item = Wake;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Wake>, std::vec::IntoIter<Wake>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.one.into_iter().chain(self.more)
+    }
+}
+
+/// Wakes every entry, in order.
+pub(crate) fn wake_all(wakes: impl IntoIterator<Item = Wake>) {
+    for w in wakes {
+        w.wake();
+    }
+}
+
+/// Where a granter leaves a waiter's delivery: in the waiter's own stack frame (a
+/// box for a `watch`), so that a woken waiter collects it without taking the lock.
+///
+/// Rules, which make the raw pointer in [`Waiter`] sound:
+/// * The slot outlives its entry: the entry leaves the list (granted by someone, or
+///   removed by the waiter itself) under the state lock before the waiter returns or
+///   finishes unwinding (`Raw::wait`, `Registration`, `Watch`).
+/// * A granter touches the slot only under the state lock, while it pops the entry:
+///   it writes `value`, then sets `granted` (Release) and never touches it again.
+/// * The waiter reads `value` only after seeing `granted` (Acquire).
+pub(crate) struct Slot<D> {
+    granted: AtomicBool,
+    value: UnsafeCell<Option<D>>,
+}
+
+impl<D> Slot<D> {
+    fn new() -> Self {
+        Slot {
+            granted: AtomicBool::new(false),
+            value: UnsafeCell::new(None),
+        }
+    }
+
+    /// The delivery, if the entry was granted. Only the slot's owner calls it.
+    fn take(&self) -> Option<D> {
+        if self.granted.load(Ordering::Acquire) {
+            // SAFETY: `granted` is set after the granter's last access (see the
+            // rules above), and only the owner, the caller, reads.
+            unsafe { (*self.value.get()).take() }
+        } else {
+            None
+        }
+    }
+}
+
+/// A pointer to a waiter's [`Slot`].
+struct SlotPtr<D>(NonNull<Slot<D>>);
+
+// SAFETY: the pointer is dereferenced only under the state lock, by whichever thread
+// grants the entry (see `Slot`), to move a `D` there: D must be Send.
+unsafe impl<D: Send> Send for SlotPtr<D> {}
+// SAFETY: as above; a shared `&SlotPtr` gives no access by itself.
+unsafe impl<D: Send> Sync for SlotPtr<D> {}
+
+/// One registered wait. `data` is what the waiter offers (an item for a channel
+/// putter, "wants to write" for an `RwLock`), readable by the waker.
+pub(crate) struct Waiter<P, D> {
+    key: u64,
+    wake: Wake,
+    pub(crate) data: P,
+    slot: SlotPtr<D>,
+}
+
+/// A FIFO of waiters. Keys grow monotonically, so the queue is sorted by key.
+pub(crate) struct WaitList<P = (), D = ()> {
+    waiting: VecDeque<Waiter<P, D>>,
+    next_key: u64,
+}
+
+impl<P, D> WaitList<P, D> {
+    pub(crate) const fn new() -> Self {
+        WaitList {
+            waiting: VecDeque::new(),
+            next_key: 0,
+        }
+    }
+
+    /// Whether nobody waits.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// What the first waiter offers.
+    pub(crate) fn front(&self) -> Option<&P> {
+        self.waiting.front().map(|w| &w.data)
+    }
+
+    fn push(&mut self, waker: Waker, guard: Option<RemoteGuard>, data: P, slot: &Slot<D>) -> u64 {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.waiting.push_back(Waiter {
+            key,
+            wake: Wake { waker, guard },
+            data,
+            slot: SlotPtr(NonNull::from(slot)),
+        });
+        key
+    }
+
+    /// Removes the first waiter, delivers `d` to it, and returns its data and what
+    /// must be woken once the lock is released.
+    #[inline]
+    pub(crate) fn grant_front(&mut self, d: D) -> Option<(P, Wake)> {
+        let w = self.waiting.pop_front()?;
+        let Waiter {
+            wake, data, slot, ..
+        } = w;
+        deliver(slot, d);
+        Some((data, wake))
+    }
+
+    /// Grants every waiter; `f` computes each one's delivery from its data.
+    pub(crate) fn grant_all(&mut self, mut f: impl FnMut(P) -> D) -> Wakes {
+        let mut wakes = Wakes::default();
+        while let Some(w) = self.waiting.pop_front() {
+            let Waiter {
+                wake, data, slot, ..
+            } = w;
+            deliver(slot, f(data));
+            wakes.push(wake);
+        }
+        wakes
+    }
+
+    fn position(&self, key: u64) -> Option<usize> {
+        self.waiting.binary_search_by_key(&key, |w| w.key).ok()
+    }
+
+    fn remove(&mut self, key: u64) -> Option<Waiter<P, D>> {
+        let i = self.position(key)?;
+        self.waiting.remove(i)
+    }
+
+    /// After a spurious wake-up, the entry's waker must be the one of the new wait.
+    fn refresh(&mut self, key: u64, waker: Waker) {
+        if let Some(i) = self.position(key) {
+            self.waiting[i].wake.waker = waker;
+        }
+    }
+
+    /// Gives every waiter a `RemoteGuard`: the primitive has just become reachable
+    /// from another thread.
+    pub(crate) fn guard_all(&mut self) {
+        for w in self.waiting.iter_mut() {
+            if w.wake.guard.is_none() {
+                w.wake.guard = Some(w.wake.waker.expect_remote());
+            }
+        }
+    }
+}
+
+/// Hands `d` to a waiter whose entry the caller has just popped, under the lock.
+#[inline]
+fn deliver<D>(slot: SlotPtr<D>, d: D) {
+    let slot = slot.0.as_ptr();
+    // SAFETY: the entry was in the list until the caller popped it under the state
+    // lock, so its slot is alive (rules on `Slot`), and nobody else touches `value`
+    // before `granted` is set. After the store, the slot may be gone: not used again.
+    unsafe {
+        *(*slot).value.get() = Some(d);
+        (*slot).granted.store(true, Ordering::Release);
+    }
+}
+
+/// The state of a primitive: whatever it needs plus its wait lists.
+pub(crate) trait State {
+    /// Calls [`WaitList::guard_all`] on every wait list.
+    fn guard_all(&mut self);
+}
+
+/// How one kind of wait hooks into a primitive's state.
+pub(crate) struct Ops<S, P, D> {
+    /// The wait list this kind of wait registers in.
+    pub(crate) list: fn(&mut S) -> &mut WaitList<P, D>,
+    /// Called (under the lock) after a waiter that was still waiting left the list
+    /// because it timed out or unwound; returns whom that frees up.
+    pub(crate) cancel: fn(&AtomicUsize, &mut S) -> Vec<Wake>,
+    /// Called (under the lock) when a waiter that had been granted `D` unwinds before
+    /// returning it to its caller: pass the grant on. Returns whom to wake.
+    pub(crate) abandon: fn(&AtomicUsize, &mut S, D) -> Vec<Wake>,
+}
+
+/// Nothing to do on abandon.
+pub(crate) fn no_abandon<S, T>(_: &AtomicUsize, _: &mut S, _: T) -> Vec<Wake> {
+    Vec::new()
+}
+
+/// Nothing to do on cancel.
+pub(crate) fn no_cancel<S>(_: &AtomicUsize, _: &mut S) -> Vec<Wake> {
+    Vec::new()
+}
+
+/// Stands for "two or more threads have touched this primitive".
+const SHARED: u64 = u64::MAX;
+
+/// A small number per thread, never 0 or `SHARED`; cheaper than `ThreadId`.
+#[inline]
+fn thread_tag() -> u64 {
+    thread_local! { static TAG: Cell<u64> = const { Cell::new(0) }; }
+    TAG.try_with(|t| {
+        let v = t.get();
+        if v != 0 { v } else { new_tag(t) }
+    })
+    // The thread is exiting and its locals are gone: a tag no thread has, which at
+    // worst marks the primitive shared (the safe direction).
+    .unwrap_or(SHARED - 1)
+}
+
+#[cold]
+fn new_tag(t: &Cell<u64>) -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let v = NEXT.fetch_add(1, Ordering::Relaxed);
+    t.set(v);
+    v
+}
+
+/// A primitive's state behind a `parking_lot` mutex, and the thread affinity rule
+/// (`arch/sync.md`): the first thread to touch the primitive owns it; once a second
+/// one does, it is shared for good and every waiter holds a `RemoteGuard`.
+pub(crate) struct Raw<S> {
+    /// 0 (untouched), the tag of the only thread that touched it, or `SHARED`.
+    affinity: AtomicU64,
+    /// A lock-free summary of the state for fast paths (a lock byte, a flag), with
+    /// rules each primitive documents; passed to `Ops`.
+    pub(crate) fast: AtomicUsize,
+    state: parking_lot::Mutex<S>,
+}
+
+impl<S: State> Raw<S> {
+    pub(crate) const fn new(state: S) -> Self {
+        Raw {
+            affinity: AtomicU64::new(0),
+            fast: AtomicUsize::new(0),
+            state: parking_lot::Mutex::new(state),
+        }
+    }
+
+    /// Records that the calling thread uses the primitive. Every public operation
+    /// calls it first.
+    #[inline]
+    pub(crate) fn touch(&self) {
+        let me = thread_tag();
+        let a = self.affinity.load(Ordering::Relaxed);
+        if a != me && a != SHARED {
+            self.touch_slow(me);
+        }
+    }
+
+    #[cold]
+    fn touch_slow(&self, me: u64) {
+        match self
+            .affinity
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {}
+            Err(a) if a == me || a == SHARED => {}
+            Err(_) => {
+                // Store before locking: a waiter registering after our lock section
+                // reads SHARED; one registered before it gets its guard here.
+                self.affinity.store(SHARED, Ordering::Release);
+                self.state.lock().guard_all();
+            }
+        }
+    }
+
+    /// Whether waiters need a `RemoteGuard`. Read under the state lock.
+    fn shared(&self) -> bool {
+        self.affinity.load(Ordering::Acquire) == SHARED
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, S> {
+        self.state.lock()
+    }
+
+    /// Registers a wait in `ops.list`, releases `st`, runs `registered` (a condition
+    /// variable unlocks its mutex there), and parks until granted or until
+    /// `deadline`. Returns the delivery, or the waiter's data back on timeout.
+    ///
+    /// Unwinding out of the park (kill, `with_timeout`) removes the entry, or, if it
+    /// had been granted meanwhile, passes the grant on through `ops.abandon`.
+    #[cold]
+    pub(crate) fn wait<P, D>(
+        &self,
+        mut st: parking_lot::MutexGuard<'_, S>,
+        data: P,
+        reason: &'static str,
+        deadline: Option<Instant>,
+        ops: &Ops<S, P, D>,
+        registered: impl FnOnce(),
+    ) -> Result<D, P> {
+        let hub = Hub::current();
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            drop(st);
+            registered();
+            return Err(data);
+        }
+        let mut waker = hub.waker();
+        let guard = self.shared().then(|| waker.expect_remote());
+        let unguarded = guard.is_none();
+        // Declared before `reg`, so that it outlives it on every path.
+        let slot = Slot::new();
+        let key = (ops.list)(&mut st).push(waker, guard, data, &slot);
+        drop(st);
+        if unguarded {
+            count_unguarded(1);
+        }
+        let mut reg = Registration {
+            raw: self,
+            hub,
+            key,
+            slot: &slot,
+            ops,
+            timer: None,
+            unguarded,
+        };
+        registered();
+        reg.timer = deadline.map(|d| hub.add_timer(d, TimerAction::Wake(waker)));
+        loop {
+            hub.park(reason);
+            if let Some(d) = slot.take() {
+                reg.disarm();
+                return Ok(d);
+            }
+            let mut st = self.state.lock();
+            if let Some(d) = slot.take() {
+                drop(st);
+                reg.disarm();
+                return Ok(d);
+            }
+            let list = (ops.list)(&mut st);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let w = list
+                    .remove(key)
+                    .expect("a waiter is either waiting or granted");
+                let wakes = (ops.cancel)(&self.fast, &mut st);
+                drop(st);
+                reg.disarm();
+                drop(w.wake);
+                wake_all(wakes);
+                return Err(w.data);
+            }
+            // A spurious wake-up: wait again, with the waker of the new wait.
+            waker = hub.waker();
+            list.refresh(key, waker);
+            drop(st);
+            if let Some(t) = reg.timer.take() {
+                hub.cancel_timer(t);
+            }
+            reg.timer = deadline.map(|d| hub.add_timer(d, TimerAction::Wake(waker)));
+        }
+    }
+}
+
+impl<S: State> Raw<S> {
+    /// Registers `waker` in `list` without waiting: it is woken (granted) like a
+    /// waiter, and the returned guard unregisters it. For `wait`/`iwait` over many
+    /// objects; only for lists whose grants need no passing on (events, results,
+    /// peeks).
+    /// `under_lock` runs with the state locked, before the entry is pushed.
+    pub(crate) fn watch<P, D>(
+        &self,
+        list: fn(&mut S) -> &mut WaitList<P, D>,
+        data: P,
+        waker: Waker,
+        under_lock: fn(&AtomicUsize),
+    ) -> Watch<'_, S, P, D> {
+        self.touch();
+        let mut st = self.state.lock();
+        under_lock(&self.fast);
+        let guard = self.shared().then(|| waker.expect_remote());
+        let unguarded = guard.is_none();
+        // Boxed: the `Watch` moves, its slot must not.
+        let slot = Box::new(Slot::new());
+        let key = list(&mut st).push(waker, guard, data, &slot);
+        drop(st);
+        if unguarded {
+            count_unguarded(1);
+        }
+        Watch {
+            raw: self,
+            list,
+            key,
+            slot,
+            unguarded,
+        }
+    }
+}
+
+/// A registration made by [`Raw::watch`]; dropping it unregisters.
+pub(crate) struct Watch<'a, S: State, P, D> {
+    raw: &'a Raw<S>,
+    list: fn(&mut S) -> &mut WaitList<P, D>,
+    key: u64,
+    slot: Box<Slot<D>>,
+    unguarded: bool,
+}
+
+impl<S: State, P, D> Drop for Watch<'_, S, P, D> {
+    fn drop(&mut self) {
+        let mut st = self.raw.state.lock();
+        let removed = (self.list)(&mut st).remove(self.key);
+        drop(st);
+        // Not in the list any more: either removed here or granted; either way the
+        // box may now go.
+        drop((removed, self.slot.take()));
+        if self.unguarded {
+            count_unguarded(-1);
+        }
+    }
+}
+
+/// Removes a registered wait when the waiter unwinds (RAII, STYLE habit 10).
+struct Registration<'a, S: State, P, D> {
+    raw: &'a Raw<S>,
+    hub: &'static Hub,
+    key: u64,
+    slot: &'a Slot<D>,
+    ops: &'a Ops<S, P, D>,
+    timer: Option<TimerKey>,
+    /// Registered without a `RemoteGuard`: counted in `UNGUARDED`.
+    unguarded: bool,
+}
+
+impl<S: State, P, D> Registration<'_, S, P, D> {
+    /// The wait ended normally: only the timer and the count are left to undo.
+    fn disarm(self) {
+        if let Some(t) = self.timer {
+            self.hub.cancel_timer(t);
+        }
+        if self.unguarded {
+            count_unguarded(-1);
+        }
+        std::mem::forget(self);
+    }
+}
+
+impl<S: State, P, D> Drop for Registration<'_, S, P, D> {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer.take() {
+            self.hub.cancel_timer(t);
+        }
+        if self.unguarded {
+            count_unguarded(-1);
+        }
+        let mut st = self.raw.state.lock();
+        let list = (self.ops.list)(&mut st);
+        let (removed, wakes) = match list.remove(self.key) {
+            Some(w) => (Some(w), (self.ops.cancel)(&self.raw.fast, &mut st)),
+            None => match self.slot.take() {
+                Some(d) => (None, (self.ops.abandon)(&self.raw.fast, &mut st, d)),
+                None => (None, Vec::new()),
+            },
+        };
+        drop(st);
+        drop(removed);
+        wake_all(wakes);
+    }
+}
+
+thread_local! {
+    /// Waits of this thread registered without a `RemoteGuard`.
+    static UNGUARDED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Adjusts `UNGUARDED`; a no-op once the thread's locals are gone (thread exit).
+fn count_unguarded(delta: isize) {
+    let _ = UNGUARDED.try_with(|c| c.set(c.get().wrapping_add_signed(delta)));
+}
+
+/// Asked by the hub before it reports a deadlock: whether some wait of this thread
+/// might still be ended by another OS thread although it holds no `RemoteGuard`.
+///
+/// A primitive only this thread has touched gives its waiters no guard, so that a
+/// deadlock on it is reported. But another thread may hold a reference it has not
+/// used yet (an `Arc` moved into a thread that will `set` later), and a false report
+/// kills a correct program. So the report is made only when certain: when this
+/// process has no other thread. With other threads, the hub waits for a remote wake
+/// instead (a purely local deadlock then hangs, as in Go once cgo threads exist).
+pub(crate) fn unguarded_waits_may_end() -> bool {
+    UNGUARDED.try_with(|c| c.get() > 0).unwrap_or(false) && other_threads_exist()
+}
+
+#[cfg(target_os = "linux")]
+fn other_threads_exist() -> bool {
+    match std::fs::read_dir("/proc/self/task") {
+        Ok(tasks) => tasks.take(2).count() > 1,
+        Err(_) => true,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn other_threads_exist() -> bool {
+    true
+}
+
+/// The id of the running greenlet, or of the thread outside greenlets.
+pub(crate) fn current_id() -> u64 {
+    let hub = Hub::current();
+    match hub.current_header() {
+        Some(h) => h.id.as_u64(),
+        None => hub.root_id.as_u64(),
+    }
+}
