@@ -631,6 +631,10 @@ impl Hub {
     /// Blocks the running context until its current waker fires or it is
     /// interrupted. See the module docs; the caller re-checks its own condition only
     /// if it shares its waker with several sources.
+    ///
+    /// The greenlet path is inlined into the caller (fewer frames between the wait
+    /// and the switch: see `yield_now`); the thread's own stack takes `park_root`.
+    #[inline(always)]
     pub(crate) fn park(&self, reason: &'static str) {
         match self.current_header() {
             Some(header) => {
@@ -642,38 +646,40 @@ impl Hub {
                 }
                 self.end_park(ctx, header.slot.get());
             }
-            None => {
-                if self.current.get() == HUB {
-                    panic!(
-                        "greenlet: cannot block ({reason}) inside the hub's own machinery \
-                         (for example a Drop that the hub runs, or a timer callback): \
-                         nothing could switch back here"
-                    );
-                }
-                if self.shutting_down.get() {
-                    panic!(
-                        "greenlet: cannot block ({reason}) while the thread's hub is shutting down"
-                    );
-                }
-                let ctx = &self.root;
-                if !ctx.interrupt_due() && ctx.state.get() != State::Notified {
-                    ctx.state.set(State::Parked);
-                    ctx.reason.set(reason);
-                    self.current.set(HUB);
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        self.run_loop(Until::RootTurn);
-                    }));
-                    self.current.set(ROOT);
-                    if let Err(p) = r {
-                        // The root's marker must not outlive this park.
-                        self.runq.remove_root();
-                        self.end_park(ctx, ROOT);
-                        std::panic::resume_unwind(p);
-                    }
-                }
+            None => self.park_root(reason),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn park_root(&self, reason: &'static str) {
+        if self.current.get() == HUB {
+            panic!(
+                "greenlet: cannot block ({reason}) inside the hub's own machinery \
+                 (for example a Drop that the hub runs, or a timer callback): \
+                 nothing could switch back here"
+            );
+        }
+        if self.shutting_down.get() {
+            panic!("greenlet: cannot block ({reason}) while the thread's hub is shutting down");
+        }
+        let ctx = &self.root;
+        if !ctx.interrupt_due() && ctx.state.get() != State::Notified {
+            ctx.state.set(State::Parked);
+            ctx.reason.set(reason);
+            self.current.set(HUB);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.run_loop(Until::RootTurn);
+            }));
+            self.current.set(ROOT);
+            if let Err(p) = r {
+                // The root's marker must not outlive this park.
+                self.runq.remove_root();
                 self.end_park(ctx, ROOT);
+                std::panic::resume_unwind(p);
             }
         }
+        self.end_park(ctx, ROOT);
     }
 
     /// Moves the running greenlet to the back of the run queue, or, on the thread's

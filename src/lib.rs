@@ -86,11 +86,13 @@ pub mod wake {
     pub use crate::hub::{RemoteGuard, Waker};
 
     /// The waker for the running context's next (or current) wait.
+    #[inline]
     pub fn waker() -> Waker {
         crate::hub::Hub::current().waker()
     }
 
     /// Blocks until the current waker is woken; `reason` appears in deadlock reports.
+    #[inline]
     pub fn park(reason: &'static str) {
         crate::hub::Hub::current().park(reason);
     }

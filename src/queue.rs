@@ -358,8 +358,14 @@ impl<T, B: Buffer<T>> Queue<T, B> {
             return Err(PutError::Full(item));
         }
         // A waiting item is what a peek sees, and what a waiting getter takes.
-        let mut wakes = st.peekers.grant_all(|()| ());
-        wakes.extend(st.getters.grant_front(Got::Retry).map(|(_, w)| w));
+        let mut wakes = if st.peekers.is_empty() {
+            Default::default()
+        } else {
+            st.peekers.grant_all(|()| ())
+        };
+        if !st.getters.is_empty() {
+            wakes.extend(st.getters.grant_front(Got::Retry).map(|(_, w)| w));
+        }
         let ops: Ops<QState<T, B>, T, Result<(), T>> = Ops {
             list: |s| &mut s.putters,
             cancel: no_cancel,
@@ -643,8 +649,9 @@ impl<'a, T, B: Buffer<T>> IntoIterator for &'a Queue<T, B> {
 }
 
 /// A rendezvous (gevent's `Channel`, a queue of capacity 0): `put` returns once a
-/// getter has taken the item; with a getter already waiting it hands the item over
-/// and returns at once.
+/// getter has taken the item. With a getter already waiting, `put` wakes it and waits
+/// until it has run and taken the item (gevent's event order); `try_put` hands the
+/// item to a waiting getter and returns at once.
 ///
 /// ```
 /// use std::rc::Rc;

@@ -80,6 +80,14 @@ impl Event {
     fn set_slow(&self) {
         let mut st = self.raw.lock();
         self.raw.fast.store(SET, Ordering::Release);
+        if st.waiters.len() == 1 {
+            let w = st.waiters.grant_front(()).map(|(_, w)| w);
+            drop(st);
+            if let Some(w) = w {
+                w.wake();
+            }
+            return;
+        }
         let wakes = st.waiters.grant_all(|()| ());
         drop(st);
         wake_all(wakes);

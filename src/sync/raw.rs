@@ -46,19 +46,25 @@ impl Wake {
     }
 }
 
-/// Wakes to make once a lock is released; holds one without allocating.
+/// Wakes to make once a lock is released; holds one without allocating. A plain
+/// enum, not an `Option` chained to a `Vec`: its iteration is on every wake path.
 #[derive(Default)]
-pub(crate) struct Wakes {
-    one: Option<Wake>,
-    more: Vec<Wake>,
+pub(crate) enum Wakes {
+    #[default]
+    None,
+    One(Wake),
+    Many(Vec<Wake>),
 }
 
 impl Wakes {
     pub(crate) fn push(&mut self, w: Wake) {
-        if self.one.is_none() && self.more.is_empty() {
-            self.one = Some(w);
-        } else {
-            self.more.push(w);
+        match std::mem::take(self) {
+            Wakes::None => *self = Wakes::One(w),
+            Wakes::One(first) => *self = Wakes::Many(vec![first, w]),
+            Wakes::Many(mut v) => {
+                v.push(w);
+                *self = Wakes::Many(v);
+            }
         }
     }
 }
@@ -71,11 +77,33 @@ impl Extend<Wake> for Wakes {
     }
 }
 
+/// The iterator of [`Wakes`].
+pub(crate) enum WakesIter {
+    One(Option<Wake>),
+    Many(std::vec::IntoIter<Wake>),
+}
+
+impl Iterator for WakesIter {
+    type Item = Wake;
+    #[inline]
+    fn next(&mut self) -> Option<Wake> {
+        match self {
+            WakesIter::One(w) => w.take(),
+            WakesIter::Many(it) => it.next(),
+        }
+    }
+}
+
 impl IntoIterator for Wakes {
     type Item = Wake;
-    type IntoIter = std::iter::Chain<std::option::IntoIter<Wake>, std::vec::IntoIter<Wake>>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.one.into_iter().chain(self.more)
+    type IntoIter = WakesIter;
+    #[inline]
+    fn into_iter(self) -> WakesIter {
+        match self {
+            Wakes::None => WakesIter::One(None),
+            Wakes::One(w) => WakesIter::One(Some(w)),
+            Wakes::Many(v) => WakesIter::Many(v.into_iter()),
+        }
     }
 }
 
@@ -362,7 +390,7 @@ impl<S: State> Raw<S> {
     ///
     /// Unwinding out of the park (kill, `with_timeout`) removes the entry, or, if it
     /// had been granted meanwhile, passes the grant on through `ops.abandon`.
-    #[cold]
+    #[inline(always)]
     pub(crate) fn wait<P, D>(
         &self,
         mut st: parking_lot::MutexGuard<'_, S>,
