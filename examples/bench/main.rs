@@ -14,8 +14,14 @@
 //!    process holds.
 //! 6. timers: tasks sleeping a random 0-100 ms: wall time and worst lateness.
 //!
-//! Scenarios 3 (ping-pong), 4 (mutex contention) and 7 (TCP echo) need the sync,
-//! channel and IO layers; they slot into [`SCENARIOS`] when those exist.
+//! 3. ping-pong: a token handed back and forth over `Event` and over `Channel` (and
+//!    the raw wait/wake seam, the floor), against std's `Mutex`+`Condvar` and
+//!    `sync_channel(0)` between two threads.
+//! 4. mutex: K tasks incrementing one counter under a `Mutex`, K = 2, 100, 10,000, and
+//!    an uncontended lock+unlock (module `sync`).
+//! 7. echo: a loopback TCP echo server, one hub against thread-per-connection and a
+//!    hand-written single-threaded mio loop, driven by one mio load generator
+//!    (module `echo`).
 //!
 //! Threads always use `std::thread::Builder::stack_size(64 KiB)`; greenlets use the
 //! default stack (256 KiB of address space, touched on demand). `--quick` runs
@@ -25,6 +31,9 @@
 //! Output: a markdown table on stdout, the same figures as JSON (`--json`, default
 //! `target/bench.json`) and an SVG plot of spawn+join time per task against N
 //! (`--svg`, default `target/bench.svg`). Progress goes to stderr.
+
+mod echo;
+mod sync;
 
 use std::cell::Cell;
 use std::fmt::Write as _;
@@ -48,15 +57,11 @@ type Scenario = fn(&Cfg, &mut Report);
 const SCENARIOS: &[(&str, Scenario)] = &[
     ("spawn", spawn_join),
     ("switch", switch),
+    ("ping-pong", sync::ping_pong),
+    ("mutex", sync::mutex),
     ("memory", memory),
     ("timers", timers),
-];
-
-/// Scenarios of issue 5 that wait for layers not built yet.
-const PENDING: &[&str] = &[
-    "3 ping-pong (needs greenlet Event/Channel)",
-    "4 mutex contention (needs greenlet Mutex)",
-    "7 TCP echo (needs green sockets)",
+    ("echo", echo::echo),
 ];
 
 // ---- configuration ---------------------------------------------------------------
@@ -111,7 +116,7 @@ fn usage(err: &str) -> ! {
     }
     eprintln!(
         "usage: cargo run --release --example bench [-- --quick] [--json PATH] [--svg PATH] \
-         [--only spawn|switch|memory|timers] [--reps N]"
+         [--only spawn|switch|ping-pong|mutex|memory|timers|echo] [--reps N]"
     );
     std::process::exit(if err.is_empty() { 0 } else { 2 })
 }
@@ -126,6 +131,8 @@ enum Unit {
     Bytes,
     /// A count; higher is better.
     Count,
+    /// Events per second; higher is better (ratio: greenlets ÷ threads).
+    Rate,
 }
 
 impl Unit {
@@ -134,6 +141,7 @@ impl Unit {
             Unit::Nanos => "ns",
             Unit::Bytes => "bytes",
             Unit::Count => "count",
+            Unit::Rate => "per_s",
         }
     }
 
@@ -142,6 +150,7 @@ impl Unit {
             Unit::Nanos => fmt_ns(v),
             Unit::Bytes => fmt_bytes(v),
             Unit::Count => fmt_count(v as u64),
+            Unit::Rate => format!("{}/s", fmt_count(v as u64)),
         }
     }
 }
@@ -206,11 +215,16 @@ impl Row {
         (!self.thread.is_empty()).then(|| median(&self.thread))
     }
 
-    /// threads ÷ greenlets for costs: how many times cheaper a greenlet is.
+    /// threads ÷ greenlets for costs: how many times cheaper a greenlet is;
+    /// greenlets ÷ threads for rates.
     fn ratio(&self) -> Option<f64> {
         let t = self.thread_median()?;
         let g = self.green_median();
-        (self.unit != Unit::Count && g > 0.0).then(|| t / g)
+        match self.unit {
+            Unit::Count => None,
+            Unit::Rate => (t > 0.0).then(|| g / t),
+            _ => (g > 0.0).then(|| t / g),
+        }
     }
 
     fn target_met(&self) -> Option<bool> {
@@ -1154,8 +1168,7 @@ fn json(report: &Report, cfg: &Cfg, machine: &Machine) -> String {
             "\n"
         });
     }
-    let pending: Vec<String> = PENDING.iter().map(|p| json_str(p)).collect();
-    let _ = writeln!(s, "  ],\n  \"pending\": [{}]\n}}", pending.join(", "));
+    let _ = writeln!(s, "  ]\n}}");
     s
 }
 
@@ -1418,6 +1431,7 @@ fn main() {
         match args.get(2).map(String::as_str) {
             Some("mem-green") => child_mem_green(n),
             Some("mem-thread") => child_mem_thread(n),
+            Some(k) if k.starts_with("echo-") => echo::child(k, &args[3..]),
             other => panic!("unknown child {other:?}"),
         }
         return;
@@ -1433,10 +1447,6 @@ fn main() {
         eprintln!("[{name}]");
         scenario(&cfg, &mut report);
     }
-    report.notes.push(format!(
-        "not yet measured (need later layers): {}",
-        PENDING.join("; ")
-    ));
     report.notes.push(format!(
         "total benchmark time {:.1} s",
         start.elapsed().as_secs_f64()
