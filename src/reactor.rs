@@ -141,13 +141,18 @@ impl Reactor {
                 continue;
             }
             let error = ev.is_error();
+            // Most edges wake nobody (EPOLLOUT after each ACK): skip empty lists.
             if error || ev.is_readable() || ev.is_read_closed() || ev.is_priority() {
                 entry.hints |= READ_HINT;
-                entry.readers.drain(..).for_each(Waker::wake);
+                if !entry.readers.is_empty() {
+                    entry.readers.drain(..).for_each(Waker::wake);
+                }
             }
             if error || ev.is_writable() || ev.is_write_closed() {
                 entry.hints |= WRITE_HINT;
-                entry.writers.drain(..).for_each(Waker::wake);
+                if !entry.writers.is_empty() {
+                    entry.writers.drain(..).for_each(Waker::wake);
+                }
             }
         }
     }
