@@ -359,15 +359,18 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
 
 impl<T: 'static> Inner<T> {
     fn finish(&self) {
+        let hub = Hub::current();
         let coro = self.header.coro.borrow_mut().take();
         if let Some(c) = coro {
-            Hub::current().stacks.borrow_mut().put(c.into_stack());
+            hub.stacks.borrow_mut().put(c.into_stack());
         }
         self.header.status.set(Status::Finished);
-        self.header.finish_seq.set(next_finish_seq());
-        let joiners = std::mem::take(&mut *self.header.joiners.borrow_mut());
-        for w in joiners {
-            w.wake();
+        self.header.finish_seq.set(hub.next_finish_seq());
+        if !self.header.joiners.borrow().is_empty() {
+            let joiners = std::mem::take(&mut *self.header.joiners.borrow_mut());
+            for w in joiners {
+                w.wake();
+            }
         }
     }
 
@@ -614,15 +617,6 @@ impl<T: 'static> Greenlet<T> {
             .as_ref()
             .is_some_and(Result::is_err)
     }
-}
-
-fn next_finish_seq() -> u64 {
-    thread_local! { static SEQ: Cell<u64> = const { Cell::new(0) }; }
-    SEQ.with(|s| {
-        let n = s.get();
-        s.set(n + 1);
-        n
-    })
 }
 
 struct JoinCleanup<'a> {

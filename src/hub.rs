@@ -281,6 +281,8 @@ pub(crate) struct Hub {
     /// Set while the thread exits and remaining greenlets are unwound.
     shutting_down: Cell<bool>,
     since_maintenance: Cell<u32>,
+    /// Counts finished greenlets, to order them for `JoinAll`.
+    finish_seq: Cell<u64>,
 }
 
 thread_local! {
@@ -405,6 +407,7 @@ impl Hub {
             blocks: BlockCache::default(),
             shutting_down: Cell::new(false),
             since_maintenance: Cell::new(0),
+            finish_seq: Cell::new(0),
         })
     }
 
@@ -944,6 +947,13 @@ impl Hub {
         remote.incarnation = remote.incarnation.wrapping_add(1);
         drop(remote);
         FREE_SHARED.lock().push(self.shared);
+    }
+
+    /// The next number in this hub's order of finished greenlets.
+    pub(crate) fn next_finish_seq(&self) -> u64 {
+        let n = self.finish_seq.get();
+        self.finish_seq.set(n + 1);
+        n
     }
 
     /// Counts for tests and diagnostics.

@@ -19,6 +19,11 @@ thread_local! {
     static LOCALS: RefCell<HashMap<u64, Values>> = RefCell::new(HashMap::new());
 }
 
+/// Set once any greenlet-local value has been created on any thread. Only this
+/// thread's map matters to `greenlet_finished`, and a thread that created a value
+/// itself saw its own store, so a relaxed flag is enough.
+static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A greenlet-local key, declared with [`greenlet_local!`](crate::greenlet_local).
 pub struct LocalKey<T: 'static> {
     init: fn() -> T,
@@ -52,6 +57,7 @@ impl<T: 'static> LocalKey<T> {
         let value = match found {
             Some(v) => v,
             None => {
+                USED.store(true, std::sync::atomic::Ordering::Relaxed);
                 // The initialiser runs with no borrow held: it may use other locals.
                 let v: Rc<dyn Any> = Rc::new((self.init)());
                 LOCALS.with(|l| {
@@ -77,6 +83,10 @@ impl<T: 'static> fmt::Debug for LocalKey<T> {
 
 /// Drops the values of a greenlet that has finished; called on its own stack.
 pub(crate) fn greenlet_finished(id: crate::GreenletId) {
+    // Every greenlet passes here: nothing to do in a program that never used a local.
+    if !USED.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     // Every greenlet passes here: skip the hashing when no greenlet has locals.
     let values = LOCALS
         .try_with(|l| {

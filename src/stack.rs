@@ -159,7 +159,12 @@ impl StackPool {
         size.div_ceil(self.page) * self.page
     }
 
+    #[inline]
     fn class(&mut self, size: usize) -> &mut SizeClass {
+        // Most programs use one stack size: try the first class before searching.
+        if self.classes.first().is_some_and(|c| c.size == size) {
+            return &mut self.classes[0];
+        }
         match self.classes.iter().position(|c| c.size == size) {
             Some(i) => &mut self.classes[i],
             None => {
