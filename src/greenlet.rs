@@ -201,6 +201,12 @@ impl Header {
 }
 
 /// What the hub needs from a greenlet, whatever its result and closure types.
+///
+/// # Safety
+/// Each function must be called with a pointer to a live allocation of the
+/// `Spawned<T, F>` this vtable was made for (`Spawned::VTABLE`): that is, the header
+/// of a greenlet the caller holds a counted reference to (`destroy`: the last one,
+/// just released). `start` and `drop_closure` only before the greenlet has started.
 pub(crate) struct VTable {
     /// Takes the closure and builds the coroutine on the given stack.
     start: unsafe fn(NonNull<Header>, PooledStack) -> Coro,

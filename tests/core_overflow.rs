@@ -6,74 +6,19 @@
 //! one test with `GREENLET_CHILD=<test name>`, and the parent asserts on its exit status
 //! and stderr.
 
+mod support;
+
 use std::hint::black_box;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+use support::child::{CHILD_OK, is_child, run_child};
 
 use greenlet::{Builder, DEFAULT_STACK_SIZE};
 
 // ---- child processes ----------------------------------------------------------------
-
-const CHILD_ENV: &str = "GREENLET_CHILD";
-/// Printed by a child scenario that ran to its end.
-const CHILD_OK: &str = "CHILD-SCENARIO-OK";
-/// A child taking longer than this is taken to hang: killed, and the test fails.
-const CHILD_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Whether this process is the child that should run scenario `name`.
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
-}
-
-/// Re-runs this test binary for test `name` alone, with the child marker set, and
-/// returns what it did. A child that hangs is killed and fails the test.
-fn run_child(name: &str) -> Output {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the child test process");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut buf).expect("read child stdout");
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut buf).expect("read child stderr");
-        buf
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if start.elapsed() > CHILD_TIMEOUT {
-            child.kill().expect("kill the hung child");
-            child.wait().expect("reap the hung child");
-            let stderr = err.join().expect("stderr reader");
-            panic!(
-                "child scenario {name} hung for {CHILD_TIMEOUT:?}; stderr:\n{}",
-                String::from_utf8_lossy(&stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
-}
 
 fn show(out: &Output) -> String {
     format!(
