@@ -245,11 +245,10 @@ pub(crate) struct Hub {
     pub(crate) incarnation: u32,
     /// Every live greenlet of this hub; the slab index is its slot. Owner: the hub.
     slots: RefCell<Vec<Option<TaskRef>>>,
-    /// Per slot, the epoch its next greenlet starts at: one past the last epoch of
-    /// the previous occupant, so that a waker kept from that greenlet never matches
-    /// the new one (until 2^32 parks wrap it around).
-    slot_epochs: RefCell<Vec<u32>>,
-    free_slots: RefCell<Vec<u32>>,
+    /// Free slots, each with the epoch its next greenlet starts at: one past the
+    /// last epoch of the previous occupant, so that a waker kept from that greenlet
+    /// never matches the new one (until 2^32 parks wrap it around).
+    free_slots: RefCell<Vec<(u32, u32)>>,
     /// Contexts ready to run, FIFO: a greenlet, or `None` for the root (whose turn
     /// ends the loop it runs). Invariant: a queued greenlet is in the slab (its Rc
     /// keeps the pointer valid): greenlets leave the slab only when they finish,
@@ -389,7 +388,6 @@ impl Hub {
             shared,
             incarnation,
             slots: RefCell::new(Vec::new()),
-            slot_epochs: RefCell::new(Vec::new()),
             free_slots: RefCell::new(Vec::new()),
             runq: RunQueue::new(),
             current: Cell::new(ROOT),
@@ -514,21 +512,25 @@ impl Hub {
 
     /// Puts a new greenlet in the slab; it runs when `schedule` is called for it.
     pub(crate) fn insert(&self, task: TaskRef) -> u32 {
-        let slot = match self.free_slots.borrow_mut().pop() {
-            Some(slot) => {
-                self.slots.borrow_mut()[slot as usize] = Some(task.clone());
-                let epoch = self.slot_epochs.borrow()[slot as usize];
-                task.header().ctx.epoch.set(epoch);
-                slot
+        let header: *const Header = task.header();
+        let free = self.free_slots.borrow_mut().pop();
+        let mut slots = self.slots.borrow_mut();
+        let (slot, epoch) = match free {
+            Some((slot, epoch)) => {
+                slots[slot as usize] = Some(task);
+                (slot, epoch)
             }
             None => {
-                let mut slots = self.slots.borrow_mut();
-                slots.push(Some(task.clone()));
-                self.slot_epochs.borrow_mut().push(0);
-                u32::try_from(slots.len() - 1).expect("fewer than 2^32 - 2 greenlets")
+                slots.push(Some(task));
+                let slot = u32::try_from(slots.len() - 1).expect("fewer than 2^32 - 2 greenlets");
+                (slot, 0)
             }
         };
-        task.header().slot.set(slot);
+        drop(slots);
+        // SAFETY: the slab now holds the reference `task` was, so the header lives.
+        let header = unsafe { &*header };
+        header.ctx.epoch.set(epoch);
+        header.slot.set(slot);
         self.live.set(self.live.get() + 1);
         slot
     }
@@ -547,8 +549,7 @@ impl Hub {
         let task = self.slots.borrow_mut().get_mut(slot as usize)?.take();
         if let Some(t) = &task {
             let next = t.header().ctx.epoch.get().wrapping_add(1);
-            self.slot_epochs.borrow_mut()[slot as usize] = next;
-            self.free_slots.borrow_mut().push(slot);
+            self.free_slots.borrow_mut().push((slot, next));
             self.live.set(self.live.get() - 1);
         }
         task
