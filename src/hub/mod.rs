@@ -20,6 +20,17 @@ use std::time::{Duration, Instant};
 use crate::greenlet::{GreenletId, Header, TaskRef};
 use crate::stack::StackPool;
 
+mod blocks;
+mod runq;
+mod wake;
+
+pub(crate) use blocks::BlockCache;
+pub(crate) use runq::Link;
+use runq::RunQueue;
+pub(crate) use wake::Shared;
+use wake::{FREE_SHARED, Remote};
+pub use wake::{RemoteGuard, Waker};
+
 /// The slot number that stands for the thread's own stack.
 pub(crate) const ROOT: u32 = u32::MAX;
 /// `current` while the hub's own machinery runs (between greenlets).
@@ -89,139 +100,6 @@ impl Ctx {
             (Some(Interrupt::Kill), _) => {}
             (Some(Interrupt::Timeout(_)), Interrupt::Timeout(_)) => {}
             _ => self.interrupt.set(Some(int)),
-        }
-    }
-}
-
-/// A handle that wakes one wait of one context. `Copy`, `Send` and `Sync`: it names
-/// the hub by a `'static` shared part and the context by slot and epoch, so it owns
-/// nothing and a stale one is harmless.
-#[derive(Clone, Copy, Debug)]
-pub struct Waker {
-    shared: &'static Shared,
-    incarnation: u32,
-    slot: u32,
-    epoch: u32,
-}
-
-impl PartialEq for Waker {
-    fn eq(&self, other: &Self) -> bool {
-        ptr::eq(self.shared, other.shared)
-            && self.incarnation == other.incarnation
-            && self.slot == other.slot
-            && self.epoch == other.epoch
-    }
-}
-
-impl Waker {
-    /// Wakes the wait this waker was made for, from any thread. Waking twice, or
-    /// waking a wait that has ended, does nothing.
-    #[inline]
-    pub fn wake(self) {
-        if let Some(hub) = Hub::try_current()
-            && ptr::eq(hub.shared, self.shared)
-            && hub.incarnation == self.incarnation
-        {
-            hub.wake_local(self.slot, self.epoch);
-        } else {
-            self.shared.wake_remote(self);
-        }
-    }
-
-    /// Whether this waker wakes a context of the calling thread's hub.
-    pub fn is_local(&self) -> bool {
-        Hub::try_current().is_some_and(|hub| {
-            ptr::eq(hub.shared, self.shared) && hub.incarnation == self.incarnation
-        })
-    }
-
-    /// Tells the target hub that a wake may come from another thread while this guard
-    /// lives, so that its deadlock check does not report the wait as hopeless.
-    pub fn expect_remote(&self) -> RemoteGuard {
-        // Under the lock, so that a guard counts only for the incarnation it was made
-        // for: a guard of a dead hub must not skew the count of the hub that reuses
-        // its `Shared`.
-        let remote = self.shared.remote.lock();
-        let live = remote.incarnation == self.incarnation;
-        if live {
-            self.shared.external.fetch_add(1, Ordering::SeqCst);
-        }
-        drop(remote);
-        RemoteGuard {
-            shared: self.shared,
-            incarnation: live.then_some(self.incarnation),
-        }
-    }
-}
-
-/// Keeps a hub's deadlock check quiet while a wake may still come from another thread.
-#[derive(Debug)]
-pub struct RemoteGuard {
-    shared: &'static Shared,
-    /// The incarnation it counts in; `None` if that hub was already gone.
-    incarnation: Option<u32>,
-}
-
-impl Drop for RemoteGuard {
-    fn drop(&mut self) {
-        let Some(incarnation) = self.incarnation else {
-            return;
-        };
-        let remote = self.shared.remote.lock();
-        if remote.incarnation != incarnation {
-            return; // Its hub has exited; the count was reset for the next one.
-        }
-        // The last guard gone while the hub waits with no deadline: wake it so that it
-        // re-checks whether anything can still wake its waiters (else it would sleep
-        // forever instead of reporting the deadlock). SeqCst pairs with `maintain`.
-        if self.shared.external.fetch_sub(1, Ordering::SeqCst) == 1
-            && self.shared.waiting_forever.load(Ordering::SeqCst)
-            && let Some(waker) = remote.waker.as_ref()
-        {
-            // A failed eventfd write means the counter is saturated: already due.
-            let _ = waker.wake();
-        }
-    }
-}
-
-/// The part of a hub other threads may touch. Never freed: a dead hub's `Shared` goes
-/// to a free list and serves a later hub with a new incarnation number, so that a
-/// `Waker` can hold a plain `&'static` and still never wake the wrong hub.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    /// Remote wakes and the mio waker that interrupts the hub's poll. Holding this lock
-    /// is what keeps the waker alive while a remote thread uses it.
-    remote: parking_lot::Mutex<Remote>,
-    /// Set when `remote.wakes` is non-empty; read by the hub without the lock.
-    pending: AtomicBool,
-    /// Outstanding `RemoteGuard`s: wakes that may come from other threads.
-    external: AtomicUsize,
-    /// Set while the hub polls with no deadline, relying on `external` for progress.
-    waiting_forever: AtomicBool,
-}
-
-#[derive(Debug)]
-struct Remote {
-    incarnation: u32,
-    waker: Option<mio::Waker>,
-    wakes: Vec<(u32, u32)>,
-}
-
-static FREE_SHARED: parking_lot::Mutex<Vec<&'static Shared>> = parking_lot::Mutex::new(Vec::new());
-
-impl Shared {
-    fn wake_remote(&'static self, w: Waker) {
-        let mut remote = self.remote.lock();
-        if remote.incarnation != w.incarnation || remote.waker.is_none() {
-            return; // The hub it was made for has exited.
-        }
-        remote.wakes.push((w.slot, w.epoch));
-        if !self.pending.swap(true, Ordering::AcqRel)
-            && let Some(waker) = remote.waker.as_ref()
-        {
-            // A failed eventfd write means the counter is saturated, so the hub
-            // is already due to wake: nothing is lost by ignoring it.
-            let _ = waker.wake();
         }
     }
 }
@@ -978,110 +856,6 @@ pub struct HubStats {
     pub runnable: usize,
 }
 
-/// The run queue: a FIFO linked through the greenlets' headers (`Header::link`), plus
-/// the root's own link, so that queueing and popping touch no separate buffer.
-///
-/// Invariant (the hub's `runq` rule): a linked greenlet is in the slab, which keeps it
-/// alive, and is linked at most once (it is queued only on a Parked -> Notified wake,
-/// by its own yield, or once when spawned or started by its timer).
-struct RunQueue {
-    head: Cell<Option<NonNull<Link>>>,
-    tail: Cell<Option<NonNull<Link>>>,
-    len: Cell<usize>,
-    /// The root's place in the queue: its turn ends the loop it runs.
-    root: Link,
-}
-
-/// A run-queue link: the first field of `Header` (`repr(C)`), so a pointer to it is
-/// a pointer to the greenlet's header.
-#[derive(Default)]
-pub(crate) struct Link {
-    next: Cell<Option<NonNull<Link>>>,
-}
-
-impl RunQueue {
-    fn new() -> RunQueue {
-        RunQueue {
-            head: Cell::new(None),
-            tail: Cell::new(None),
-            len: Cell::new(0),
-            root: Link::default(),
-        }
-    }
-
-    #[inline(always)]
-    fn link(&self, link: &Link) {
-        link.next.set(None);
-        let p = NonNull::from(link);
-        match self.tail.get() {
-            // SAFETY: a linked node is alive (the invariant above).
-            Some(tail) => unsafe { tail.as_ref() }.next.set(Some(p)),
-            None => self.head.set(Some(p)),
-        }
-        self.tail.set(Some(p));
-        self.len.set(self.len.get() + 1);
-    }
-
-    /// Appends a greenlet.
-    #[inline(always)]
-    fn push(&self, header: &Header) {
-        self.link(&header.link);
-    }
-
-    /// Appends the root's turn.
-    fn push_root(&self) {
-        self.link(&self.root);
-    }
-
-    /// Takes the first entry: `Some(None)` is the root's turn.
-    #[inline(always)]
-    fn pop(&self) -> Option<Option<NonNull<Header>>> {
-        let p = self.head.get()?;
-        // SAFETY: a linked node is alive (the invariant above).
-        let next = unsafe { p.as_ref() }.next.get();
-        self.head.set(next);
-        if next.is_none() {
-            self.tail.set(None);
-        }
-        self.len.set(self.len.get() - 1);
-        if std::ptr::eq(p.as_ptr(), &self.root) {
-            Some(None)
-        } else {
-            // `link` is the first field of the `repr(C)` header.
-            Some(Some(p.cast::<Header>()))
-        }
-    }
-
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.head.get().is_none()
-    }
-
-    fn len(&self) -> usize {
-        self.len.get()
-    }
-
-    /// Unlinks the root's turn if it is queued (a loop left by a panic).
-    fn remove_root(&self) {
-        let mut kept = Vec::with_capacity(self.len());
-        while let Some(entry) = self.pop() {
-            if let Some(h) = entry {
-                kept.push(h);
-            }
-        }
-        for h in kept {
-            // SAFETY: it was linked, hence alive (the invariant above).
-            self.push(unsafe { h.as_ref() });
-        }
-    }
-
-    fn clear(&self) {
-        self.head.set(None);
-        self.tail.set(None);
-        self.len.set(0);
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Until {
     /// Until the root's marker is popped.
@@ -1094,71 +868,6 @@ enum Until {
 enum Exit {
     RootTurn,
     Idle,
-}
-
-/// Freed greenlet allocations by layout (one per result type in use), so that a
-/// spawn after a join reuses memory instead of calling malloc. Bounded per layout.
-#[derive(Default)]
-pub(crate) struct BlockCache(RefCell<Vec<(std::alloc::Layout, Vec<NonNull<u8>>)>>);
-
-impl BlockCache {
-    /// Free blocks kept per layout; more go back to the allocator.
-    const MAX: usize = 65536;
-    /// Free blocks kept per layout when the hub waits idle (see `trim`).
-    const IDLE: usize = 1024;
-
-    #[inline]
-    pub(crate) fn take(&self, layout: std::alloc::Layout) -> Option<NonNull<u8>> {
-        let mut lists = self.0.borrow_mut();
-        lists.iter_mut().find(|(l, _)| *l == layout)?.1.pop()
-    }
-
-    /// Whether `trim` has anything to give back.
-    #[inline]
-    pub(crate) fn needs_trim(&self) -> bool {
-        self.0
-            .borrow()
-            .iter()
-            .any(|(_, list)| list.len() > Self::IDLE)
-    }
-
-    /// Gives back to the allocator the blocks past `IDLE` per layout: a burst of
-    /// greenlets does not keep its peak memory once the hub is idle.
-    #[cold]
-    pub(crate) fn trim(&self) {
-        for (layout, list) in self.0.borrow_mut().iter_mut() {
-            while list.len() > Self::IDLE {
-                let p = list.pop().expect("longer than IDLE");
-                // SAFETY: blocks in the cache came from the global allocator with
-                // this layout and hold nothing live.
-                unsafe { std::alloc::dealloc(p.as_ptr(), *layout) };
-            }
-        }
-    }
-
-    /// Keeps a free block; false when the cache for its layout is full.
-    #[inline]
-    pub(crate) fn keep(&self, p: NonNull<u8>, layout: std::alloc::Layout) -> bool {
-        let mut lists = self.0.borrow_mut();
-        match lists.iter_mut().find(|(l, _)| *l == layout) {
-            Some((_, list)) if list.len() < Self::MAX => list.push(p),
-            Some(_) => return false,
-            None => lists.push((layout, vec![p])),
-        }
-        true
-    }
-}
-
-impl Drop for BlockCache {
-    fn drop(&mut self) {
-        for (layout, list) in self.0.get_mut().drain(..) {
-            for p in list {
-                // SAFETY: blocks in the cache came from the global allocator with
-                // this layout and hold nothing live.
-                unsafe { std::alloc::dealloc(p.as_ptr(), layout) };
-            }
-        }
-    }
 }
 
 enum Ctx_<'a> {
