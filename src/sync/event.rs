@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::raw::{Ops, Raw, State, WaitList, no_abandon, no_cancel, wake_all};
+use super::raw::{Ops, Raw, State, StateGuard, WaitList, no_abandon, no_cancel, wake_all};
 
 struct EventState {
     waiters: WaitList,
@@ -61,7 +61,9 @@ impl Event {
     /// Sets the flag and wakes every waiter.
     #[inline]
     pub fn set(&self) {
-        self.raw.touch();
+        if let Some(st) = self.raw.own() {
+            return Self::set_locked(st);
+        }
         let f = self.raw.fast.load(Ordering::Relaxed);
         // Nobody registered: one CAS, no lock.
         if f & WAITERS == 0
@@ -73,31 +75,36 @@ impl Event {
         {
             return;
         }
-        self.set_slow();
+        Self::set_locked(self.raw.lock());
     }
 
-    #[cold]
-    fn set_slow(&self) {
-        let mut st = self.raw.lock();
-        self.raw.fast.store(SET, Ordering::Release);
-        if st.waiters.len() == 1 {
-            let w = st.waiters.grant_front(()).map(|(_, w)| w);
-            drop(st);
-            if let Some(w) = w {
-                w.wake();
+    #[inline]
+    fn set_locked(mut st: StateGuard<'_, EventState>) {
+        st.fast().store(SET);
+        match st.waiters.len() {
+            0 => {}
+            1 => {
+                let w = st.waiters.grant_front(()).map(|(_, w)| w);
+                drop(st);
+                if let Some(w) = w {
+                    w.wake();
+                }
             }
-            return;
+            _ => {
+                let wakes = st.waiters.grant_all(|()| ());
+                drop(st);
+                wake_all(wakes);
+            }
         }
-        let wakes = st.waiters.grant_all(|()| ());
-        drop(st);
-        wake_all(wakes);
     }
 
     /// Clears the flag; waiters already woken by a `set` still return `true`.
     #[inline]
     pub fn clear(&self) {
-        self.raw.touch();
-        self.raw.fast.fetch_and(!SET, Ordering::Release);
+        match self.raw.own() {
+            Some(st) => st.fast().fetch_and(!SET),
+            None => self.raw.fast.fetch_and(!SET, Ordering::Release),
+        };
     }
 
     /// Whether the flag is set.
@@ -125,7 +132,7 @@ impl Event {
     #[cold]
     fn wait_slow(&self, deadline: Option<Instant>) -> bool {
         let st = self.raw.lock();
-        if self.raw.fast.fetch_or(WAITERS, Ordering::Acquire) & SET != 0 {
+        if st.fast().fetch_or(WAITERS) & SET != 0 {
             return true;
         }
         self.raw
@@ -142,7 +149,7 @@ impl Event {
             (),
             waker,
             |fast| {
-                fast.fetch_or(WAITERS, Ordering::AcqRel);
+                fast.fetch_or(WAITERS);
             },
         )
     }

@@ -5,10 +5,10 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::raw::{Ops, Raw, State, WaitList, Wake};
+use super::raw::{Fast, Ops, Raw, State, WaitList, Wake};
 
 /// Held.
 const LOCKED: usize = 1;
@@ -46,7 +46,7 @@ static LOCK_OPS: Ops<MutexState, (), ()> = Ops {
     cancel: |fast, s| {
         if s.waiters.is_empty() {
             // The holder's unlock may take the fast path again.
-            fast.fetch_and(!PARKED, Ordering::Relaxed);
+            fast.fetch_and(!PARKED);
         }
         Vec::new()
     },
@@ -56,16 +56,16 @@ static LOCK_OPS: Ops<MutexState, (), ()> = Ops {
 
 /// Unlocks a lock held by the caller, under the wait-list lock: hands it to the
 /// first waiter (it stays LOCKED) or frees it.
-fn hand_off(fast: &AtomicUsize, s: &mut MutexState) -> Option<Wake> {
+fn hand_off(fast: Fast<'_>, s: &mut MutexState) -> Option<Wake> {
     match s.waiters.grant_front(()) {
         Some(((), wake)) => {
             if s.waiters.is_empty() {
-                fast.store(LOCKED, Ordering::Release);
+                fast.store(LOCKED);
             }
             Some(wake)
         }
         None => {
-            fast.store(0, Ordering::Release);
+            fast.store(0);
             None
         }
     }
@@ -145,7 +145,7 @@ impl RawMutex {
     #[cold]
     fn unlock_slow(&self) {
         let mut st = self.raw.lock();
-        let wake = hand_off(&self.raw.fast, &mut st);
+        let wake = hand_off(st.fast(), &mut st);
         drop(st);
         if let Some(w) = wake {
             w.wake();

@@ -24,8 +24,9 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, compiler_fence};
 use std::time::Instant;
 
 use crate::hub::{Hub, RemoteGuard, TimerAction, TimerKey, Waker};
@@ -285,26 +286,27 @@ pub(crate) struct Ops<S, P, D> {
     pub(crate) list: fn(&mut S) -> &mut WaitList<P, D>,
     /// Called (under the lock) after a waiter that was still waiting left the list
     /// because it timed out or unwound; returns whom that frees up.
-    pub(crate) cancel: fn(&AtomicUsize, &mut S) -> Vec<Wake>,
+    pub(crate) cancel: fn(Fast<'_>, &mut S) -> Vec<Wake>,
     /// Called (under the lock) when a waiter that had been granted `D` unwinds before
     /// returning it to its caller: pass the grant on. Returns whom to wake.
-    pub(crate) abandon: fn(&AtomicUsize, &mut S, D) -> Vec<Wake>,
+    pub(crate) abandon: fn(Fast<'_>, &mut S, D) -> Vec<Wake>,
 }
 
 /// Nothing to do on abandon.
-pub(crate) fn no_abandon<S, T>(_: &AtomicUsize, _: &mut S, _: T) -> Vec<Wake> {
+pub(crate) fn no_abandon<S, T>(_: Fast<'_>, _: &mut S, _: T) -> Vec<Wake> {
     Vec::new()
 }
 
 /// Nothing to do on cancel.
-pub(crate) fn no_cancel<S>(_: &AtomicUsize, _: &mut S) -> Vec<Wake> {
+pub(crate) fn no_cancel<S>(_: Fast<'_>, _: &mut S) -> Vec<Wake> {
     Vec::new()
 }
 
 /// Stands for "two or more threads have touched this primitive".
 const SHARED: u64 = u64::MAX;
 
-/// A small number per thread, never 0 or `SHARED`; cheaper than `ThreadId`.
+/// A small number per thread, never 0; cheaper than `ThreadId`. `SHARED` once the
+/// thread's locals are gone (it is exiting): such a thread owns nothing.
 #[inline]
 fn thread_tag() -> u64 {
     thread_local! { static TAG: Cell<u64> = const { Cell::new(0) }; }
@@ -312,9 +314,7 @@ fn thread_tag() -> u64 {
         let v = t.get();
         if v != 0 { v } else { new_tag(t) }
     })
-    // The thread is exiting and its locals are gone: a tag no thread has, which at
-    // worst marks the primitive shared (the safe direction).
-    .unwrap_or(SHARED - 1)
+    .unwrap_or(SHARED)
 }
 
 #[cold]
@@ -328,11 +328,19 @@ fn new_tag(t: &Cell<u64>) -> u64 {
 /// A primitive's state behind a `parking_lot` mutex, and the thread affinity rule
 /// (`arch/sync.md`): the first thread to touch the primitive owns it; once a second
 /// one does, it is shared for good and every waiter holds a `RemoteGuard`.
+///
+/// While it is owned, the owner uses the state without the mutex and the `fast` word
+/// with plain loads and stores ("owner mode"), bracketing each use with `busy`; the
+/// thread that makes it shared revokes that first (see `touch_slow` and
+/// `arch/sync.md`, "Owner mode"). On one hub no atomic read-modify-write is left.
 pub(crate) struct Raw<S> {
     /// 0 (untouched), the tag of the only thread that touched it, or `SHARED`.
     affinity: AtomicU64,
+    /// Set by the owner while it uses `state` or `fast` in owner mode. Written only
+    /// by the owner; read by the revoking thread.
+    busy: AtomicBool,
     /// A lock-free summary of the state for fast paths (a lock byte, a flag), with
-    /// rules each primitive documents; passed to `Ops`.
+    /// rules each primitive documents; passed to `Ops` as a [`Fast`].
     pub(crate) fast: AtomicUsize,
     state: parking_lot::Mutex<S>,
 }
@@ -341,37 +349,63 @@ impl<S: State> Raw<S> {
     pub(crate) const fn new(state: S) -> Self {
         Raw {
             affinity: AtomicU64::new(0),
+            busy: AtomicBool::new(false),
             fast: AtomicUsize::new(0),
             state: parking_lot::Mutex::new(state),
         }
     }
 
     /// Records that the calling thread uses the primitive. Every public operation
-    /// calls it first.
+    /// calls it (or `lock`/`own`, which do) before anything else.
     #[inline]
     pub(crate) fn touch(&self) {
         let me = thread_tag();
         let a = self.affinity.load(Ordering::Relaxed);
-        if a != me && a != SHARED {
+        if a != me || me == SHARED {
             self.touch_slow(me);
         }
     }
 
     #[cold]
     fn touch_slow(&self, me: u64) {
-        match self
-            .affinity
-            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
+        let a = self.affinity.load(Ordering::Acquire);
+        if a == SHARED || (a == me && me != SHARED) {
+            return;
+        }
+        if a == 0
+            && me != SHARED
+            && self
+                .affinity
+                .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
         {
-            Ok(_) => {}
-            Err(a) if a == me || a == SHARED => {}
-            Err(_) => {
-                // Store before locking: a waiter registering after our lock section
-                // reads SHARED; one registered before it gets its guard here.
-                self.affinity.store(SHARED, Ordering::Release);
-                self.state.lock().guard_all();
+            return;
+        }
+        if self.affinity.load(Ordering::Acquire) == SHARED {
+            return;
+        }
+        // A second thread: shared for good. Store before anything else: an owner
+        // entering owner mode after the barrier below sees it and takes the lock.
+        self.affinity.store(SHARED, Ordering::SeqCst);
+        if owner_mode() {
+            // The owner may be inside an owner-mode section that began before it could
+            // see `SHARED`: make its `busy` visible (the heavy half of the asymmetric
+            // barrier), then wait for that section to end. Sections are short and never
+            // switch, so this ends as soon as the owner thread gets CPU time.
+            heavy_barrier();
+            let mut spins = 0u32;
+            while self.busy.load(Ordering::Acquire) {
+                spins += 1;
+                if spins < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
             }
         }
+        // Waiters queued before: they get their guard here. A waiter registering
+        // after this reads SHARED under the lock.
+        self.state.lock().guard_all();
     }
 
     /// Whether waiters need a `RemoteGuard`. Read under the state lock.
@@ -379,11 +413,56 @@ impl<S: State> Raw<S> {
         self.affinity.load(Ordering::Acquire) == SHARED
     }
 
+    /// The state, exclusively: in owner mode if the calling thread owns the
+    /// primitive, else under the mutex. Touches the primitive first.
     #[inline]
-    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, S> {
-        self.state.lock()
+    pub(crate) fn lock(&self) -> StateGuard<'_, S> {
+        match self.own() {
+            Some(g) => g,
+            None => self.lock_slow(),
+        }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(&self) -> StateGuard<'_, S> {
+        StateGuard {
+            raw: self,
+            lock: Some(self.state.lock()),
+        }
+    }
+
+    /// The state in owner mode, if the calling thread owns the primitive (and the
+    /// platform has the barrier that makes revocation sound); `None` means: take
+    /// `lock()` or use the atomic fast path. Touches the primitive first.
+    #[inline]
+    pub(crate) fn own(&self) -> Option<StateGuard<'_, S>> {
+        let me = thread_tag();
+        if self.affinity.load(Ordering::Relaxed) != me || me == SHARED {
+            self.touch_slow(me);
+            if self.affinity.load(Ordering::Relaxed) != me || me == SHARED {
+                return None;
+            }
+        }
+        if !owner_mode() {
+            return None;
+        }
+        if self.busy.load(Ordering::Relaxed) {
+            reentered();
+        }
+        self.busy.store(true, Ordering::Relaxed);
+        // The light half of the asymmetric barrier: `busy` is stored before
+        // `affinity` is read again (the revoker's membarrier orders the hardware).
+        compiler_fence(Ordering::SeqCst);
+        if self.affinity.load(Ordering::Relaxed) != me {
+            self.busy.store(false, Ordering::Release);
+            return None;
+        }
+        Some(StateGuard {
+            raw: self,
+            lock: None,
+        })
+    }
     /// Registers a wait in `ops.list`, releases `st`, runs `registered` (a condition
     /// variable unlocks its mutex there), and parks until granted or until
     /// `deadline`. Returns the delivery, or the waiter's data back on timeout.
@@ -393,7 +472,7 @@ impl<S: State> Raw<S> {
     #[inline(always)]
     pub(crate) fn wait<P, D>(
         &self,
-        mut st: parking_lot::MutexGuard<'_, S>,
+        mut st: StateGuard<'_, S>,
         data: P,
         reason: &'static str,
         deadline: Option<Instant>,
@@ -433,7 +512,7 @@ impl<S: State> Raw<S> {
                 reg.disarm();
                 return Ok(d);
             }
-            let mut st = self.state.lock();
+            let mut st = self.lock();
             if let Some(d) = slot.take() {
                 drop(st);
                 reg.disarm();
@@ -444,7 +523,7 @@ impl<S: State> Raw<S> {
                 let w = list
                     .remove(key)
                     .expect("a waiter is either waiting or granted");
-                let wakes = (ops.cancel)(&self.fast, &mut st);
+                let wakes = (ops.cancel)(st.fast(), &mut st);
                 drop(st);
                 reg.disarm();
                 drop(w.wake);
@@ -474,11 +553,10 @@ impl<S: State> Raw<S> {
         list: fn(&mut S) -> &mut WaitList<P, D>,
         data: P,
         waker: Waker,
-        under_lock: fn(&AtomicUsize),
+        under_lock: fn(Fast<'_>),
     ) -> Watch<'_, S, P, D> {
-        self.touch();
-        let mut st = self.state.lock();
-        under_lock(&self.fast);
+        let mut st = self.lock();
+        under_lock(st.fast());
         let guard = self.shared().then(|| waker.expect_remote());
         let unguarded = guard.is_none();
         // Boxed: the `Watch` moves, its slot must not.
@@ -498,6 +576,177 @@ impl<S: State> Raw<S> {
     }
 }
 
+/// Exclusive access to a primitive's state: in owner mode (no lock; `busy` is set
+/// and cleared on drop) or under the mutex. Never held across a park.
+pub(crate) struct StateGuard<'a, S> {
+    raw: &'a Raw<S>,
+    /// `None` in owner mode.
+    lock: Option<parking_lot::MutexGuard<'a, S>>,
+}
+
+impl<'a, S> StateGuard<'a, S> {
+    /// The primitive's `fast` word, used the way this guard allows.
+    #[inline]
+    pub(crate) fn fast(&self) -> Fast<'a> {
+        Fast {
+            word: &self.raw.fast,
+            owned: self.lock.is_none(),
+        }
+    }
+}
+
+impl<S> Deref for StateGuard<'_, S> {
+    type Target = S;
+    #[inline]
+    fn deref(&self) -> &S {
+        match &self.lock {
+            Some(g) => g,
+            // SAFETY: owner mode: only this thread uses the state (no other thread
+            // takes the mutex before it has revoked owner mode, which waits for `busy`
+            // to clear), and `busy` was unset when this guard was made, so no other
+            // guard of this thread exists: the access is exclusive while it lives.
+            None => unsafe { &*self.raw.state.data_ptr() },
+        }
+    }
+}
+
+impl<S> DerefMut for StateGuard<'_, S> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut S {
+        match &mut self.lock {
+            Some(g) => g,
+            // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+            None => unsafe { &mut *self.raw.state.data_ptr() },
+        }
+    }
+}
+
+impl<S> Drop for StateGuard<'_, S> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.lock.is_none() {
+            // Publishes this section's writes to a revoking thread (it reads `busy`
+            // with Acquire before it takes the mutex).
+            self.raw.busy.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// A primitive's `fast` word as a guard lets it be used: in owner mode no other
+/// thread writes it, so read-modify-writes are a plain load and store.
+#[derive(Clone, Copy)]
+pub(crate) struct Fast<'a> {
+    word: &'a AtomicUsize,
+    owned: bool,
+}
+
+impl Fast<'_> {
+    #[inline]
+    pub(crate) fn store(self, v: usize) {
+        self.word.store(v, Ordering::Release);
+    }
+
+    /// `fetch_or`, returning the previous value.
+    #[inline]
+    pub(crate) fn fetch_or(self, bits: usize) -> usize {
+        if self.owned {
+            let v = self.word.load(Ordering::Relaxed);
+            self.word.store(v | bits, Ordering::Release);
+            v
+        } else {
+            self.word.fetch_or(bits, Ordering::AcqRel)
+        }
+    }
+
+    /// `fetch_and`, returning the previous value.
+    #[inline]
+    pub(crate) fn fetch_and(self, bits: usize) -> usize {
+        if self.owned {
+            let v = self.word.load(Ordering::Relaxed);
+            self.word.store(v & bits, Ordering::Release);
+            v
+        } else {
+            self.word.fetch_and(bits, Ordering::AcqRel)
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn reentered() -> ! {
+    panic!(
+        "greenlet: a sync primitive was used again from inside one of its own operations \
+         (for example from the `Ord` of a `PriorityQueue` item, or a `Drop` it runs); \
+         that would deadlock"
+    )
+}
+
+const MODE_UNKNOWN: u8 = 0;
+const MODE_ON: u8 = 1;
+const MODE_OFF: u8 = 2;
+static OWNER_MODE: AtomicU8 = AtomicU8::new(MODE_UNKNOWN);
+
+/// Whether owner mode is available: it needs the heavy barrier. Decided once per
+/// process, the same way by every thread (a kernel capability).
+#[inline]
+fn owner_mode() -> bool {
+    match OWNER_MODE.load(Ordering::Relaxed) {
+        MODE_ON => true,
+        MODE_OFF => false,
+        _ => probe_owner_mode(),
+    }
+}
+
+#[cold]
+fn probe_owner_mode() -> bool {
+    let on = membarrier::register();
+    OWNER_MODE.store(if on { MODE_ON } else { MODE_OFF }, Ordering::Relaxed);
+    on
+}
+
+/// Makes every thread of the process that is running now execute a full memory
+/// barrier before it returns (the heavy half of an asymmetric barrier).
+fn heavy_barrier() {
+    if !membarrier::expedited() {
+        // Registered successfully earlier; the kernel does not take that back.
+        panic!("greenlet: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod membarrier {
+    const CMD_QUERY: libc::c_long = 0;
+    const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+    fn call(cmd: libc::c_long) -> libc::c_long {
+        // SAFETY: membarrier takes two integers and touches no memory of ours.
+        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long) }
+    }
+
+    /// Registers the process for expedited private barriers; false if the kernel
+    /// cannot (older than 4.14, or membarrier filtered out by a sandbox).
+    pub(super) fn register() -> bool {
+        let both = CMD_PRIVATE_EXPEDITED | CMD_REGISTER_PRIVATE_EXPEDITED;
+        let supported = call(CMD_QUERY);
+        supported >= 0 && supported & both == both && call(CMD_REGISTER_PRIVATE_EXPEDITED) == 0
+    }
+
+    pub(super) fn expedited() -> bool {
+        call(CMD_PRIVATE_EXPEDITED) == 0
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod membarrier {
+    pub(super) fn register() -> bool {
+        false
+    }
+    pub(super) fn expedited() -> bool {
+        false
+    }
+}
+
 /// A registration made by [`Raw::watch`]; dropping it unregisters.
 pub(crate) struct Watch<'a, S: State, P, D> {
     raw: &'a Raw<S>,
@@ -509,7 +758,7 @@ pub(crate) struct Watch<'a, S: State, P, D> {
 
 impl<S: State, P, D> Drop for Watch<'_, S, P, D> {
     fn drop(&mut self) {
-        let mut st = self.raw.state.lock();
+        let mut st = self.raw.lock();
         let removed = (self.list)(&mut st).remove(self.key);
         drop(st);
         // Not in the list any more: either removed here or granted; either way the
@@ -554,12 +803,13 @@ impl<S: State, P, D> Drop for Registration<'_, S, P, D> {
         if self.unguarded {
             count_unguarded(-1);
         }
-        let mut st = self.raw.state.lock();
+        let mut st = self.raw.lock();
+        let fast = st.fast();
         let list = (self.ops.list)(&mut st);
         let (removed, wakes) = match list.remove(self.key) {
-            Some(w) => (Some(w), (self.ops.cancel)(&self.raw.fast, &mut st)),
+            Some(w) => (Some(w), (self.ops.cancel)(fast, &mut st)),
             None => match self.slot.take() {
-                Some(d) => (None, (self.ops.abandon)(&self.raw.fast, &mut st, d)),
+                Some(d) => (None, (self.ops.abandon)(fast, &mut st, d)),
                 None => (None, Vec::new()),
             },
         };

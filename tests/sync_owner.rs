@@ -1,0 +1,179 @@
+//! Owner mode (`arch/sync.md`): a primitive only one thread has touched runs without
+//! its lock, and the first touch from a second thread revokes that. These tests make
+//! the revocation land at many different points of the owner's work and check that
+//! nothing is lost or duplicated, and that a re-entrant use fails clearly.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use greenlet::queue::{PriorityQueue, Queue};
+use greenlet::sync::{Event, Mutex};
+
+/// Rounds: each one revokes a fresh primitive at a different moment.
+const ROUNDS: usize = 200;
+const ITEMS: usize = 500;
+
+/// The owner's greenlets put into an unbounded queue (and get some back) while, from
+/// some moment on, a plain thread gets: every item arrives exactly once, and one
+/// producer's items stay in order.
+#[test]
+fn queue_revoked_while_the_owner_works() {
+    for round in 0..ROUNDS {
+        let q: Arc<Queue<usize>> = Arc::new(Queue::new());
+        let started = Arc::new(AtomicBool::new(false));
+        let (q2, s2) = (q.clone(), started.clone());
+        let owner = std::thread::spawn(move || {
+            q2.put(0).unwrap();
+            s2.store(true, Ordering::Release);
+            let producer = {
+                let q = q2.clone();
+                greenlet::spawn(move || {
+                    for i in 1..ITEMS {
+                        q.put(i).unwrap();
+                        if i % 7 == round % 7 {
+                            greenlet::yield_now();
+                        }
+                    }
+                })
+            };
+            producer.join().unwrap();
+        });
+        while !started.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        let got: Vec<usize> = (0..ITEMS).map(|_| q.get().unwrap()).collect();
+        owner.join().unwrap();
+        assert_eq!(got, (0..ITEMS).collect::<Vec<_>>(), "round {round}");
+        assert!(q.is_empty());
+    }
+}
+
+/// Greenlets of the owner contend on a `Mutex` (so its wait list is in use in owner
+/// mode) while a plain thread joins in: the count is exact.
+#[test]
+fn mutex_revoked_with_waiters_queued() {
+    for _ in 0..ROUNDS / 4 {
+        let m = Arc::new(Mutex::new(0usize));
+        let started = Arc::new(AtomicBool::new(false));
+        let (m2, s2) = (m.clone(), started.clone());
+        let owner = std::thread::spawn(move || {
+            let gs: Vec<_> = (0..4)
+                .map(|_| {
+                    let m = m2.clone();
+                    let s = s2.clone();
+                    greenlet::spawn(move || {
+                        for _ in 0..ITEMS {
+                            let mut g = m.lock();
+                            s.store(true, Ordering::Release);
+                            *g += 1;
+                            greenlet::yield_now(); // others queue up behind the holder
+                        }
+                    })
+                })
+                .collect();
+            for r in greenlet::joinall(gs) {
+                r.unwrap();
+            }
+        });
+        while !started.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        for _ in 0..ITEMS {
+            *m.lock() += 1;
+        }
+        owner.join().unwrap();
+        assert_eq!(*m.lock(), 5 * ITEMS);
+    }
+}
+
+/// An owner-mode ping-pong between two greenlets, then a thread takes one side over:
+/// every round trip completes.
+#[test]
+fn event_ping_pong_then_a_thread_joins() {
+    let ping = Arc::new(Event::new());
+    let pong = Arc::new(Event::new());
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let (pi, po, r) = (ping.clone(), pong.clone(), rounds.clone());
+    let owner = std::thread::spawn(move || {
+        let (pi2, po2) = (pi.clone(), po.clone());
+        let responder = greenlet::spawn(move || {
+            for _ in 0..ITEMS {
+                pi2.wait();
+                pi2.clear();
+                po2.set();
+            }
+        });
+        for _ in 0..ITEMS {
+            pi.set();
+            po.wait();
+            po.clear();
+            r.fetch_add(1, Ordering::Relaxed);
+        }
+        responder.join().unwrap();
+        // The same events, now driven from another thread.
+        for _ in 0..ITEMS {
+            pi.wait();
+            pi.clear();
+            po.set();
+        }
+    });
+    while rounds.load(Ordering::Relaxed) < ITEMS {
+        std::thread::yield_now();
+    }
+    for _ in 0..ITEMS {
+        ping.set();
+        pong.wait();
+        pong.clear();
+    }
+    owner.join().unwrap();
+}
+
+/// Compares by looking into the queue it lives in: a use of the queue from inside
+/// its own operation.
+struct Nosy(u32);
+
+thread_local! {
+    static NOSY_QUEUE: std::cell::RefCell<Option<Rc<PriorityQueue<Nosy>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl PartialEq for Nosy {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Nosy {}
+impl PartialOrd for Nosy {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Nosy {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        NOSY_QUEUE.with(|q| {
+            if let Some(q) = q.borrow().as_ref() {
+                let _ = q.len();
+            }
+        });
+        self.0.cmp(&other.0)
+    }
+}
+
+/// Was a silent deadlock (the state lock is not re-entrant); now a clear panic.
+#[test]
+fn reentrant_use_panics_clearly() {
+    let q = Rc::new(PriorityQueue::new());
+    q.put(Nosy(2)).unwrap();
+    NOSY_QUEUE.with(|n| *n.borrow_mut() = Some(q.clone()));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.put(Nosy(1))));
+    NOSY_QUEUE.with(|n| *n.borrow_mut() = None);
+    let msg = r.expect_err("re-entrant use must panic");
+    let msg = msg
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| msg.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    assert!(msg.contains("used again from inside"), "{msg}");
+}
