@@ -341,9 +341,7 @@ impl<T, B: Buffer<T>> Queue<T, B> {
         }
         if !st.getters.is_empty() && (st.cap > 0 || try_only) {
             st.unfinished += 1;
-            let wake = st.getters.grant_front(Got::Item(item));
-            drop(st);
-            wake_all(wake.map(|(_, w)| w));
+            st.getters.wake_front(Got::Item(item));
             return Ok(());
         }
         if st.buf.len() < st.cap && st.putters.is_empty() {
@@ -415,10 +413,8 @@ impl<T, B: Buffer<T>> Queue<T, B> {
                 wake_all(wake);
                 return Ok(item);
             }
-            if let Some((item, wake)) = st.putters.grant_front(Ok(())) {
+            if let Some(item) = st.putters.wake_front(Ok(())) {
                 st.unfinished += 1;
-                drop(st);
-                wake.wake();
                 return Ok(item);
             }
             if st.closed {

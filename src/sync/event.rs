@@ -84,11 +84,7 @@ impl Event {
         match st.waiters.len() {
             0 => {}
             1 => {
-                let w = st.waiters.grant_front(()).map(|(_, w)| w);
-                drop(st);
-                if let Some(w) = w {
-                    w.wake();
-                }
+                st.waiters.wake_front(());
             }
             _ => {
                 let wakes = st.waiters.grant_all(|()| ());

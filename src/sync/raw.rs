@@ -7,7 +7,7 @@
 //! the lock and, if it must wait, calls [`Raw::wait`], which registers an entry,
 //! parks, and returns what the waker *delivered* to that entry. Whoever wakes does
 //! so by `grant`ing entries under the lock (removing them and writing what they are
-//! owed, a permit, an item, ownership, into the waiter's own [`Slot`]) and waking them
+//! owed, a permit, an item, ownership, into the waiter's own [`Node`]) and waking them
 //! after the lock is released. So a wake is a hand-off: it is never lost, never
 //! delivered twice, and a waiter that times out or unwinds after being granted passes
 //! the grant on (each primitive says how, in its [`Ops::abandon`]).
@@ -15,17 +15,15 @@
 //! ```text
 //!   waiter                              waker
 //!   lock; check: must wait
-//!   push entry (key, waker, guard, &slot)
+//!   link node (waker, guard, data)
 //!   unlock; park ───────────────┐       lock; pop front entry, write
-//!                               │       its slot, flag it granted; unlock
+//!                               │       its value, flag it granted; unlock
 //!   park returns  ◄─────────────┘◄───── wake(entry.waker); drop(entry.guard)
-//!   granted? take the slot (no lock)
+//!   granted? take the value (no lock)
 //! ```
 
 use std::cell::{Cell, UnsafeCell};
-use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, compiler_fence};
 use std::time::Instant;
 
@@ -115,30 +113,49 @@ pub(crate) fn wake_all(wakes: impl IntoIterator<Item = Wake>) {
     }
 }
 
-/// Where a granter leaves a waiter's delivery: in the waiter's own stack frame (a
-/// box for a `watch`), so that a woken waiter collects it without taking the lock.
+/// One registered wait, linked into a [`WaitList`]: it lives in the waiter's own
+/// stack frame (`Raw::wait`; a box for `Raw::watch`), so registering allocates
+/// nothing and copies nothing, and the granter leaves the delivery right there, where
+/// the woken waiter collects it without taking the lock.
 ///
-/// Rules, which make the raw pointer in [`Waiter`] sound:
-/// * The slot outlives its entry: the entry leaves the list (granted by someone, or
-///   removed by the waiter itself) under the state lock before the waiter returns or
-///   finishes unwinding (`Raw::wait`, `Registration`, `Watch`).
-/// * A granter touches the slot only under the state lock, while it pops the entry:
-///   it writes `value`, then sets `granted` (Release) and never touches it again.
-/// * The waiter reads `value` only after seeing `granted` (Acquire).
-pub(crate) struct Slot<D> {
+/// Rules, which make the raw pointers in [`WaitList`] sound:
+/// * A node does not move while linked, and outlives its link: it leaves the list
+///   (granted by someone, or removed by the waiter itself) under the state lock
+///   before the waiter returns or finishes unwinding (`Raw::wait`'s `Registration`,
+///   `Watch`).
+/// * Every field but `granted` and `value` is touched only under the state lock.
+/// * A granter unlinks the node, writes `value`, then sets `granted` (Release) and
+///   never touches the node again; the waiter reads `value` only after seeing
+///   `granted` (Acquire).
+pub(crate) struct Node<P, D> {
+    prev: Cell<*const Node<P, D>>,
+    next: Cell<*const Node<P, D>>,
+    linked: Cell<bool>,
+    waker: Cell<Waker>,
+    guard: Cell<Option<RemoteGuard>>,
+    /// What the waiter offers (an item for a channel putter, "wants to write" for an
+    /// `RwLock`), readable by the waker; taken when the node is granted or removed.
+    data: UnsafeCell<Option<P>>,
     granted: AtomicBool,
     value: UnsafeCell<Option<D>>,
 }
 
-impl<D> Slot<D> {
-    fn new() -> Self {
-        Slot {
+impl<P, D> Node<P, D> {
+    fn new(waker: Waker, guard: Option<RemoteGuard>, data: P) -> Self {
+        Node {
+            prev: Cell::new(std::ptr::null()),
+            next: Cell::new(std::ptr::null()),
+            linked: Cell::new(false),
+            waker: Cell::new(waker),
+            guard: Cell::new(guard),
+            data: UnsafeCell::new(Some(data)),
             granted: AtomicBool::new(false),
             value: UnsafeCell::new(None),
         }
     }
 
-    /// The delivery, if the entry was granted. Only the slot's owner calls it.
+    /// The delivery, if the node was granted. Only the node's owner calls it.
+    #[inline]
     fn take(&self) -> Option<D> {
         if self.granted.load(Ordering::Acquire) {
             // SAFETY: `granted` is set after the granter's last access (see the
@@ -150,128 +167,169 @@ impl<D> Slot<D> {
     }
 }
 
-/// A pointer to a waiter's [`Slot`].
-struct SlotPtr<D>(NonNull<Slot<D>>);
-
-// SAFETY: the pointer is dereferenced only under the state lock, by whichever thread
-// grants the entry (see `Slot`), to move a `D` there: D must be Send.
-unsafe impl<D: Send> Send for SlotPtr<D> {}
-// SAFETY: as above; a shared `&SlotPtr` gives no access by itself.
-unsafe impl<D: Send> Sync for SlotPtr<D> {}
-
-/// One registered wait. `data` is what the waiter offers (an item for a channel
-/// putter, "wants to write" for an `RwLock`), readable by the waker.
-pub(crate) struct Waiter<P, D> {
-    key: u64,
-    wake: Wake,
-    pub(crate) data: P,
-    slot: SlotPtr<D>,
-}
-
-/// A FIFO of waiters. Keys grow monotonically, so the queue is sorted by key.
+/// A FIFO of waiters, linked through their [`Node`]s. Touched only under the state
+/// lock (or in owner mode).
 pub(crate) struct WaitList<P = (), D = ()> {
-    waiting: VecDeque<Waiter<P, D>>,
-    next_key: u64,
+    head: *const Node<P, D>,
+    tail: *const Node<P, D>,
+    len: usize,
 }
+
+// SAFETY: the list is only reached through the primitive's state, under its lock, by
+// one thread at a time; what crosses threads through it is `P` (taken by a granter)
+// and `D` (delivered to a waiter): both must be Send.
+unsafe impl<P: Send, D: Send> Send for WaitList<P, D> {}
 
 impl<P, D> WaitList<P, D> {
     pub(crate) const fn new() -> Self {
         WaitList {
-            waiting: VecDeque::new(),
-            next_key: 0,
+            head: std::ptr::null(),
+            tail: std::ptr::null(),
+            len: 0,
         }
     }
 
     /// Whether nobody waits.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
+        self.head.is_null()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.waiting.len()
+        self.len
     }
 
     /// What the first waiter offers.
     pub(crate) fn front(&self) -> Option<&P> {
-        self.waiting.front().map(|w| &w.data)
+        // SAFETY: a linked node is alive (rules on `Node`), and its data is touched
+        // only under the lock, which the caller's `&self` stands for.
+        unsafe { self.head.as_ref().and_then(|n| (*n.data.get()).as_ref()) }
     }
 
-    fn push(&mut self, waker: Waker, guard: Option<RemoteGuard>, data: P, slot: &Slot<D>) -> u64 {
-        let key = self.next_key;
-        self.next_key += 1;
-        self.waiting.push_back(Waiter {
-            key,
-            wake: Wake { waker, guard },
-            data,
-            slot: SlotPtr(NonNull::from(slot)),
-        });
-        key
+    /// Links `node` at the back.
+    ///
+    /// # Safety
+    /// `node` must follow the rules on [`Node`]: not move, and be unlinked (granted
+    /// or removed) under the lock before it is dropped.
+    #[inline]
+    unsafe fn push(&mut self, node: &Node<P, D>) {
+        node.prev.set(self.tail);
+        node.next.set(std::ptr::null());
+        node.linked.set(true);
+        let p: *const Node<P, D> = node;
+        // SAFETY: a linked node is alive (rules on `Node`).
+        match unsafe { self.tail.as_ref() } {
+            Some(tail) => tail.next.set(p),
+            None => self.head = p,
+        }
+        self.tail = p;
+        self.len += 1;
+    }
+
+    /// Unlinks a linked node and takes its data and wake.
+    #[inline]
+    fn unlink(&mut self, node: &Node<P, D>) -> (P, Wake) {
+        let wake = Wake {
+            waker: node.waker.get(),
+            guard: node.guard.take(),
+        };
+        (self.unlink_bare(node), wake)
+    }
+
+    /// Unlinks a linked node and takes its data.
+    #[inline]
+    fn unlink_bare(&mut self, node: &Node<P, D>) -> P {
+        let (prev, next) = (node.prev.get(), node.next.get());
+        // SAFETY: neighbours of a linked node are linked, hence alive.
+        match unsafe { prev.as_ref() } {
+            Some(p) => p.next.set(next),
+            None => self.head = next,
+        }
+        // SAFETY: as above.
+        match unsafe { next.as_ref() } {
+            Some(n) => n.prev.set(prev),
+            None => self.tail = prev,
+        }
+        node.linked.set(false);
+        self.len -= 1;
+        // SAFETY: `data` is touched only under the lock (rules on `Node`).
+        unsafe { (*node.data.get()).take() }.expect("a linked node has its data")
     }
 
     /// Removes the first waiter, delivers `d` to it, and returns its data and what
     /// must be woken once the lock is released.
     #[inline]
     pub(crate) fn grant_front(&mut self, d: D) -> Option<(P, Wake)> {
-        let w = self.waiting.pop_front()?;
-        let Waiter {
-            wake, data, slot, ..
-        } = w;
-        deliver(slot, d);
-        Some((data, wake))
+        // SAFETY: a linked node is alive (rules on `Node`).
+        let node = unsafe { self.head.as_ref() }?;
+        let taken = self.unlink(node);
+        deliver(node, d);
+        Some(taken)
+    }
+
+    /// Removes the first waiter, delivers `d` to it and wakes it now, under the lock
+    /// (which costs nothing on the waker's own hub, and orders no lock before the
+    /// state lock elsewhere); returns its data. Cheaper than carrying a [`Wake`] out.
+    #[inline]
+    pub(crate) fn wake_front(&mut self, d: D) -> Option<P> {
+        // SAFETY: a linked node is alive (rules on `Node`).
+        let node = unsafe { self.head.as_ref() }?;
+        let waker = node.waker.get();
+        let guard = node.guard.take();
+        let data = self.unlink_bare(node);
+        deliver(node, d);
+        waker.wake();
+        drop(guard);
+        Some(data)
     }
 
     /// Grants every waiter; `f` computes each one's delivery from its data.
     pub(crate) fn grant_all(&mut self, mut f: impl FnMut(P) -> D) -> Wakes {
         let mut wakes = Wakes::default();
-        while let Some(w) = self.waiting.pop_front() {
-            let Waiter {
-                wake, data, slot, ..
-            } = w;
-            deliver(slot, f(data));
+        // SAFETY: a linked node is alive (rules on `Node`).
+        while let Some(node) = unsafe { self.head.as_ref() } {
+            let (data, wake) = self.unlink(node);
+            deliver(node, f(data));
             wakes.push(wake);
         }
         wakes
     }
 
-    fn position(&self, key: u64) -> Option<usize> {
-        self.waiting.binary_search_by_key(&key, |w| w.key).ok()
+    /// Unlinks `node` if it is still waiting (not granted).
+    fn remove(&mut self, node: &Node<P, D>) -> Option<(P, Wake)> {
+        node.linked.get().then(|| self.unlink(node))
     }
 
-    fn remove(&mut self, key: u64) -> Option<Waiter<P, D>> {
-        let i = self.position(key)?;
-        self.waiting.remove(i)
-    }
-
-    /// After a spurious wake-up, the entry's waker must be the one of the new wait.
-    fn refresh(&mut self, key: u64, waker: Waker) {
-        if let Some(i) = self.position(key) {
-            self.waiting[i].wake.waker = waker;
-        }
+    /// After a spurious wake-up, the node's waker must be the one of the new wait.
+    fn refresh(&mut self, node: &Node<P, D>, waker: Waker) {
+        node.waker.set(waker);
     }
 
     /// Gives every waiter a `RemoteGuard`: the primitive has just become reachable
     /// from another thread.
     pub(crate) fn guard_all(&mut self) {
-        for w in self.waiting.iter_mut() {
-            if w.wake.guard.is_none() {
-                w.wake.guard = Some(w.wake.waker.expect_remote());
-            }
+        let mut p = self.head;
+        // SAFETY: a linked node is alive (rules on `Node`).
+        while let Some(node) = unsafe { p.as_ref() } {
+            let guard = node.guard.take();
+            node.guard.set(Some(
+                guard.unwrap_or_else(|| node.waker.get().expect_remote()),
+            ));
+            p = node.next.get();
         }
     }
 }
 
-/// Hands `d` to a waiter whose entry the caller has just popped, under the lock.
+/// Hands `d` to a waiter whose node the caller has just unlinked, under the lock.
 #[inline]
-fn deliver<D>(slot: SlotPtr<D>, d: D) {
-    let slot = slot.0.as_ptr();
-    // SAFETY: the entry was in the list until the caller popped it under the state
-    // lock, so its slot is alive (rules on `Slot`), and nobody else touches `value`
-    // before `granted` is set. After the store, the slot may be gone: not used again.
+fn deliver<P, D>(node: &Node<P, D>, d: D) {
+    // SAFETY: the node was linked until the caller unlinked it under the state lock,
+    // so it is alive (rules on `Node`), and nobody else touches `value` before
+    // `granted` is set. After the store, the node may be gone: not used again.
     unsafe {
-        *(*slot).value.get() = Some(d);
-        (*slot).granted.store(true, Ordering::Release);
+        *node.value.get() = Some(d);
     }
+    node.granted.store(true, Ordering::Release);
 }
 
 /// The state of a primitive: whatever it needs plus its wait lists.
@@ -488,9 +546,12 @@ impl<S: State> Raw<S> {
         let mut waker = hub.waker();
         let guard = self.shared().then(|| waker.expect_remote());
         let unguarded = guard.is_none();
-        // Declared before `reg`, so that it outlives it on every path.
-        let slot = Slot::new();
-        let key = (ops.list)(&mut st).push(waker, guard, data, &slot);
+        // Declared before `reg`, so that it outlives it on every path: `reg` unlinks
+        // it when dropped, and nothing moves it.
+        let node = Node::new(waker, guard, data);
+        // SAFETY: `node` stays in this frame and `reg` (or the timeout path) unlinks
+        // it under the lock on every way out, unwinding included (rules on `Node`).
+        unsafe { (ops.list)(&mut st).push(&node) };
         drop(st);
         if unguarded {
             count_unguarded(1);
@@ -498,8 +559,7 @@ impl<S: State> Raw<S> {
         let mut reg = Registration {
             raw: self,
             hub,
-            key,
-            slot: &slot,
+            node: &node,
             ops,
             timer: None,
             unguarded,
@@ -508,31 +568,31 @@ impl<S: State> Raw<S> {
         reg.timer = deadline.map(|d| hub.add_timer(d, TimerAction::Wake(waker)));
         loop {
             hub.park(reason);
-            if let Some(d) = slot.take() {
+            if let Some(d) = node.take() {
                 reg.disarm();
                 return Ok(d);
             }
             let mut st = self.lock();
-            if let Some(d) = slot.take() {
+            if let Some(d) = node.take() {
                 drop(st);
                 reg.disarm();
                 return Ok(d);
             }
             let list = (ops.list)(&mut st);
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                let w = list
-                    .remove(key)
+                let (data, wake) = list
+                    .remove(&node)
                     .expect("a waiter is either waiting or granted");
                 let wakes = (ops.cancel)(st.fast(), &mut st);
                 drop(st);
                 reg.disarm();
-                drop(w.wake);
+                drop(wake);
                 wake_all(wakes);
-                return Err(w.data);
+                return Err(data);
             }
             // A spurious wake-up: wait again, with the waker of the new wait.
             waker = hub.waker();
-            list.refresh(key, waker);
+            list.refresh(&node, waker);
             drop(st);
             if let Some(t) = reg.timer.take() {
                 hub.cancel_timer(t);
@@ -559,9 +619,11 @@ impl<S: State> Raw<S> {
         under_lock(st.fast());
         let guard = self.shared().then(|| waker.expect_remote());
         let unguarded = guard.is_none();
-        // Boxed: the `Watch` moves, its slot must not.
-        let slot = Box::new(Slot::new());
-        let key = list(&mut st).push(waker, guard, data, &slot);
+        // Boxed: the `Watch` moves, its node must not.
+        let node = Box::new(Node::new(waker, guard, data));
+        // SAFETY: the box does not move its contents, and `Watch::drop` unlinks the
+        // node under the lock before the box is freed (rules on `Node`).
+        unsafe { list(&mut st).push(&node) };
         drop(st);
         if unguarded {
             count_unguarded(1);
@@ -569,8 +631,7 @@ impl<S: State> Raw<S> {
         Watch {
             raw: self,
             list,
-            key,
-            slot,
+            node,
             unguarded,
         }
     }
@@ -751,19 +812,18 @@ mod membarrier {
 pub(crate) struct Watch<'a, S: State, P, D> {
     raw: &'a Raw<S>,
     list: fn(&mut S) -> &mut WaitList<P, D>,
-    key: u64,
-    slot: Box<Slot<D>>,
+    node: Box<Node<P, D>>,
     unguarded: bool,
 }
 
 impl<S: State, P, D> Drop for Watch<'_, S, P, D> {
     fn drop(&mut self) {
         let mut st = self.raw.lock();
-        let removed = (self.list)(&mut st).remove(self.key);
+        let removed = (self.list)(&mut st).remove(&self.node);
         drop(st);
         // Not in the list any more: either removed here or granted; either way the
-        // box may now go.
-        drop((removed, self.slot.take()));
+        // box may go with the `Watch`.
+        drop(removed);
         if self.unguarded {
             count_unguarded(-1);
         }
@@ -774,8 +834,7 @@ impl<S: State, P, D> Drop for Watch<'_, S, P, D> {
 struct Registration<'a, S: State, P, D> {
     raw: &'a Raw<S>,
     hub: &'static Hub,
-    key: u64,
-    slot: &'a Slot<D>,
+    node: &'a Node<P, D>,
     ops: &'a Ops<S, P, D>,
     timer: Option<TimerKey>,
     /// Registered without a `RemoteGuard`: counted in `UNGUARDED`.
@@ -806,9 +865,9 @@ impl<S: State, P, D> Drop for Registration<'_, S, P, D> {
         let mut st = self.raw.lock();
         let fast = st.fast();
         let list = (self.ops.list)(&mut st);
-        let (removed, wakes) = match list.remove(self.key) {
+        let (removed, wakes) = match list.remove(self.node) {
             Some(w) => (Some(w), (self.ops.cancel)(fast, &mut st)),
-            None => match self.slot.take() {
+            None => match self.node.take() {
                 Some(d) => (None, (self.ops.abandon)(fast, &mut st, d)),
                 None => (None, Vec::new()),
             },
