@@ -102,4 +102,5 @@ pub mod wake {
 pub mod __private {
     //! Knobs for the project's own tests. Not part of the API.
     pub use crate::stack::force_mprotect_guards;
+    pub use crate::sync::raw::disable_owner_mode;
 }

@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use greenlet::queue::{PriorityQueue, Queue};
 use greenlet::sync::{Event, Mutex};
 
+mod support;
+use support::child::{CHILD_OK, is_child, run_child};
+
 /// Rounds: each one revokes a fresh primitive at a different moment.
 const ROUNDS: usize = 200;
 const ITEMS: usize = 500;
@@ -20,7 +23,11 @@ const ITEMS: usize = 500;
 /// producer's items stay in order.
 #[test]
 fn queue_revoked_while_the_owner_works() {
-    for round in 0..ROUNDS {
+    queue_revoked(ROUNDS);
+}
+
+fn queue_revoked(rounds: usize) {
+    for round in 0..rounds {
         let q: Arc<Queue<usize>> = Arc::new(Queue::new());
         let started = Arc::new(AtomicBool::new(false));
         let (q2, s2) = (q.clone(), started.clone());
@@ -54,7 +61,11 @@ fn queue_revoked_while_the_owner_works() {
 /// mode) while a plain thread joins in: the count is exact.
 #[test]
 fn mutex_revoked_with_waiters_queued() {
-    for _ in 0..ROUNDS / 4 {
+    mutex_revoked(ROUNDS / 4);
+}
+
+fn mutex_revoked(rounds: usize) {
+    for _ in 0..rounds {
         let m = Arc::new(Mutex::new(0usize));
         let started = Arc::new(AtomicBool::new(false));
         let (m2, s2) = (m.clone(), started.clone());
@@ -92,6 +103,10 @@ fn mutex_revoked_with_waiters_queued() {
 /// every round trip completes.
 #[test]
 fn event_ping_pong_then_a_thread_joins() {
+    event_ping_pong_then_thread();
+}
+
+fn event_ping_pong_then_thread() {
     let ping = Arc::new(Event::new());
     let pong = Arc::new(Event::new());
     let rounds = Arc::new(AtomicUsize::new(0));
@@ -176,4 +191,27 @@ fn reentrant_use_panics_clearly() {
         .or_else(|| msg.downcast_ref::<&str>().copied())
         .unwrap_or("");
     assert!(msg.contains("used again from inside"), "{msg}");
+}
+
+/// Without `membarrier` (older kernels, some sandboxes) owner mode is off and every
+/// operation takes the state mutex: the same scenarios hold.
+#[test]
+fn without_owner_mode_the_locked_path_serves() {
+    const NAME: &str = "without_owner_mode_the_locked_path_serves";
+    if is_child(NAME) {
+        assert!(greenlet::__private::disable_owner_mode());
+        queue_revoked(20);
+        mutex_revoked(5);
+        event_ping_pong_then_thread();
+        println!("{CHILD_OK}");
+        return;
+    }
+    let out = run_child(NAME);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(CHILD_OK),
+        "child failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

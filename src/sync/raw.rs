@@ -758,6 +758,15 @@ fn owner_mode() -> bool {
     }
 }
 
+/// Turns owner mode off for the whole process, as on a kernel without `membarrier`,
+/// so that tests can run the locked path. Must come before any primitive is used;
+/// returns whether it took effect.
+pub fn disable_owner_mode() -> bool {
+    OWNER_MODE
+        .compare_exchange(MODE_UNKNOWN, MODE_OFF, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+}
+
 #[cold]
 fn probe_owner_mode() -> bool {
     let on = membarrier::register();
