@@ -81,12 +81,15 @@ impl<T: 'static> fmt::Debug for LocalKey<T> {
     }
 }
 
+/// Whether any greenlet-local value was ever created: if not, a finishing greenlet
+/// has nothing to drop and need not call `greenlet_finished`.
+#[inline]
+pub(crate) fn in_use() -> bool {
+    USED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Drops the values of a greenlet that has finished; called on its own stack.
 pub(crate) fn greenlet_finished(id: crate::GreenletId) {
-    // Every greenlet passes here: nothing to do in a program that never used a local.
-    if !USED.load(std::sync::atomic::Ordering::Relaxed) {
-        return;
-    }
     // Every greenlet passes here: skip the hashing when no greenlet has locals.
     let values = LOCALS
         .try_with(|l| {

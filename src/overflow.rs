@@ -96,8 +96,8 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // SAFETY: a non-null pointer is the header of the greenlet running on this
     // thread, kept alive by its hub's slab while it runs.
     if let Some(h) = unsafe { header.as_ref() }
-        && addr >= h.guard.get().0
-        && addr < h.guard.get().1
+        && h.stack_limit.get() != 0
+        && (crate::stack::guard_below(h.stack_limit.get()).0..h.stack_limit.get()).contains(&addr)
     {
         report(h);
         // SAFETY: abort is async-signal-safe.
@@ -133,7 +133,7 @@ fn report(h: &Header) {
         len: 0,
     };
     w.put(b"\ngreenlet '");
-    match &h.name {
+    match h.name() {
         Some(n) => w.put(n.as_bytes()),
         None => {
             w.put(b"#");
@@ -141,11 +141,12 @@ fn report(h: &Header) {
         }
     }
     w.put(b"' has overflowed its stack (");
-    if h.stack_size.is_multiple_of(1024) {
-        w.num((h.stack_size / 1024) as u64);
+    let stack_size = h.stack_size();
+    if stack_size.is_multiple_of(1024) {
+        w.num((stack_size / 1024) as u64);
         w.put(b" KiB)\n");
     } else {
-        w.num(h.stack_size as u64);
+        w.num(stack_size as u64);
         w.put(b" bytes)\n");
     }
     w.put(b"fatal runtime error: greenlet stack overflow; raise it with Builder::stack_size, aborting\n");

@@ -113,11 +113,18 @@ unsafe impl Stack for PooledStack {
 }
 
 impl PooledStack {
-    /// The guard page's address range, for the overflow handler.
-    pub fn guard_range(&self) -> (usize, usize) {
-        let low = self.base - self.size;
-        (low - page_size(), low)
+    /// The lowest usable address; the guard page is the page below it.
+    #[inline]
+    pub fn limit_addr(&self) -> usize {
+        self.base - self.size
     }
+}
+
+/// The guard page's address range, `[low, high)`, of a stack whose lowest usable
+/// address is `limit`, for the overflow handler (reads only: safe in signal context
+/// once the page size is known, which it is once a stack exists).
+pub fn guard_below(limit: usize) -> (usize, usize) {
+    (limit - page_size(), limit)
 }
 
 /// An arena: a large mapping carved into `slots` stacks of one size.
@@ -157,6 +164,7 @@ impl StackPool {
     }
 
     /// Rounds a requested size to what `get` hands out.
+    #[inline]
     pub fn round(&self, size: usize) -> usize {
         // The page size is a power of two: a mask, not a division (a `div` here was a
         // third of `reserve`, on every spawn).
@@ -164,12 +172,17 @@ impl StackPool {
         size.saturating_add(self.page - 1) & !(self.page - 1)
     }
 
-    #[inline]
+    #[inline(always)]
     fn class(&mut self, size: usize) -> &mut SizeClass {
         // Most programs use one stack size: try the first class before searching.
         if self.classes.first().is_some_and(|c| c.size == size) {
             return &mut self.classes[0];
         }
+        self.other_class(size)
+    }
+
+    #[inline(never)]
+    fn other_class(&mut self, size: usize) -> &mut SizeClass {
         match self.classes.iter().position(|c| c.size == size) {
             Some(i) => &mut self.classes[i],
             None => {
@@ -189,13 +202,13 @@ impl StackPool {
     /// Promises a stack of at least `size` usable bytes to a greenlet that will start
     /// later, carving one if the pool could not keep the promise; returns the size
     /// the stack will have. Touches no stack memory.
+    #[inline]
     pub fn reserve(&mut self, size: usize) -> io::Result<usize> {
         let size = self.round(size);
         let page = self.page;
         let class = self.class(size);
         if class.free.len() + class.cold.len() <= class.reserved {
-            let stack = class.carve(page)?;
-            class.free.push(stack);
+            class.carve_free(page)?;
         }
         class.reserved += 1;
         Ok(size)
@@ -204,14 +217,14 @@ impl StackPool {
     /// Takes the stack promised by `reserve(size)` (size as `reserve` returned it):
     /// the most recently used one, so run-to-completion greenlets keep reusing a
     /// stack that is hot in the cache.
+    #[inline]
     pub fn take_reserved(&mut self, size: usize) -> PooledStack {
         let class = self.class(size);
         class.reserved -= 1;
-        class
-            .free
-            .pop()
-            .or_else(|| class.cold.pop())
-            .expect("greenlet: stack pool invariant broken: a reserved stack is missing")
+        match class.free.pop() {
+            Some(stack) => stack,
+            None => class.take_cold(),
+        }
     }
 
     /// Withdraws a promise: the greenlet was killed before it started.
@@ -222,10 +235,8 @@ impl StackPool {
     /// Returns a stack to the pool.
     #[inline]
     pub fn put(&mut self, stack: PooledStack) {
-        if let Some(class) = self.classes.iter_mut().find(|c| c.size == stack.size) {
-            class.free.push(stack);
-        }
-        // Else unreachable in practice; the memory stays mapped and unused.
+        // The stack's class exists: the stack was carved for it.
+        self.class(stack.size).free.push(stack);
     }
 
     /// Whether `trim` has anything to release.
@@ -277,6 +288,23 @@ fn release((low, high): (usize, usize)) {
 }
 
 impl SizeClass {
+    /// Carves a stack into the free list.
+    #[cold]
+    #[inline(never)]
+    fn carve_free(&mut self, page: usize) -> io::Result<()> {
+        let stack = self.carve(page)?;
+        self.free.push(stack);
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_cold(&mut self) -> PooledStack {
+        self.cold
+            .pop()
+            .expect("greenlet: stack pool invariant broken: a reserved stack is missing")
+    }
+
     #[cold]
     fn carve(&mut self, page: usize) -> io::Result<PooledStack> {
         let stride = self.size + page;

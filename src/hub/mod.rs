@@ -22,11 +22,13 @@ use crate::stack::StackPool;
 
 mod blocks;
 mod runq;
+mod slab;
 mod wake;
 
 pub(crate) use blocks::BlockCache;
 pub(crate) use runq::Link;
 use runq::RunQueue;
+use slab::Slab;
 pub(crate) use wake::Shared;
 use wake::{FREE_SHARED, Remote};
 pub use wake::{RemoteGuard, Waker};
@@ -49,6 +51,52 @@ pub(crate) enum Interrupt {
     Timeout(u64),
 }
 
+/// A pending interrupt, packed into one word (0: none, 1: a kill, `id + 2`: the
+/// timeout `id`) where an `Option<Interrupt>` takes two: every greenlet has one, and
+/// a greenlet's memory is kept within three cache lines (see `Header`). The API is
+/// `Cell<Option<Interrupt>>`'s.
+pub(crate) struct InterruptCell(Cell<u64>);
+
+impl InterruptCell {
+    const NONE: u64 = 0;
+    const KILL: u64 = 1;
+
+    pub(crate) const fn new() -> Self {
+        InterruptCell(Cell::new(Self::NONE))
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_some(&self) -> bool {
+        self.0.get() != Self::NONE
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> Option<Interrupt> {
+        match self.0.get() {
+            Self::NONE => None,
+            Self::KILL => Some(Interrupt::Kill),
+            n => Some(Interrupt::Timeout(n - 2)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, int: Option<Interrupt>) {
+        self.0.set(match int {
+            None => Self::NONE,
+            Some(Interrupt::Kill) => Self::KILL,
+            // Timeout ids count up from 0 (`time::next_id`) and never come near 2^64.
+            Some(Interrupt::Timeout(id)) => id.checked_add(2).expect("fewer than 2^64 timeouts"),
+        });
+    }
+
+    #[inline]
+    pub(crate) fn take(&self) -> Option<Interrupt> {
+        let int = self.get();
+        self.0.set(Self::NONE);
+        int
+    }
+}
+
 /// The run state of one context (a greenlet or the root).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
@@ -66,7 +114,7 @@ pub(crate) struct Ctx {
     /// stale and ignored: a wake is delivered once, to the wait it was made for.
     pub(crate) epoch: Cell<u32>,
     pub(crate) state: Cell<State>,
-    pub(crate) interrupt: Cell<Option<Interrupt>>,
+    pub(crate) interrupt: InterruptCell,
     /// What the context waits for, for the deadlock report.
     pub(crate) reason: Cell<&'static str>,
     /// Non-zero while the context unwinds with an interrupt's payload (the number
@@ -81,7 +129,7 @@ impl Ctx {
         Ctx {
             epoch: Cell::new(0),
             state: Cell::new(State::Running),
-            interrupt: Cell::new(None),
+            interrupt: InterruptCell::new(),
             reason: Cell::new(""),
             unwinding: Cell::new(0),
         }
@@ -90,7 +138,7 @@ impl Ctx {
     /// An interrupt is pending and may be delivered now.
     #[inline(always)]
     pub(crate) fn interrupt_due(&self) -> bool {
-        self.interrupt.get().is_some() && self.unwinding.get() == 0
+        self.interrupt.is_some() && self.unwinding.get() == 0
     }
 
     /// Records an interrupt; a kill is never replaced by a timeout, and an earlier
@@ -122,11 +170,8 @@ pub(crate) struct Hub {
     pub(crate) shared: &'static Shared,
     pub(crate) incarnation: u32,
     /// Every live greenlet of this hub; the slab index is its slot. Owner: the hub.
-    slots: RefCell<Vec<Option<TaskRef>>>,
-    /// Free slots, each with the epoch its next greenlet starts at: one past the
-    /// last epoch of the previous occupant, so that a waker kept from that greenlet
-    /// never matches the new one (until 2^32 parks wrap it around).
-    free_slots: RefCell<Vec<(u32, u32)>>,
+    /// A freed slot remembers the epoch its next greenlet starts at (see `Slab`).
+    slots: Slab,
     /// Contexts ready to run, FIFO: a greenlet, or `None` for the root (whose turn
     /// ends the loop it runs). Invariant: a queued greenlet is in the slab (its Rc
     /// keeps the pointer valid): greenlets leave the slab only when they finish,
@@ -160,6 +205,8 @@ pub(crate) struct Hub {
     since_maintenance: Cell<u32>,
     /// Counts finished greenlets, to order them for `JoinAll`.
     finish_seq: Cell<u64>,
+    /// This hub's share of the greenlet ids, `[next, end)` (see `GreenletId`).
+    ids: Cell<(u64, u64)>,
 }
 
 thread_local! {
@@ -262,16 +309,17 @@ impl Hub {
             shared.waiting_forever.store(false, Ordering::Release);
             remote.incarnation
         };
+        let ids = Cell::new((0, 0));
         Ok(Hub {
+            root_id: GreenletId::next_from(&ids),
+            ids,
             shared,
             incarnation,
-            slots: RefCell::new(Vec::new()),
-            free_slots: RefCell::new(Vec::new()),
+            slots: Slab::new(),
             runq: RunQueue::new(),
             current: Cell::new(ROOT),
             current_header: Cell::new(ptr::null()),
             root: Ctx::new(),
-            root_id: GreenletId::next(),
             timers: RefCell::new(BTreeMap::new()),
             timer_seq: Cell::new(0),
             poll: RefCell::new(poll),
@@ -302,8 +350,7 @@ impl Hub {
         if slot == ROOT {
             return Some(Ctx_::Root(&self.root));
         }
-        let slots = self.slots.borrow();
-        let task = slots.get(slot as usize)?.as_ref()?.clone();
+        let task = self.slots.get(slot)?.clone();
         Some(Ctx_::Task(task))
     }
 
@@ -336,8 +383,7 @@ impl Hub {
             wake_ctx(&self.root, epoch, || self.runq.push_root());
             return;
         }
-        let slots = self.slots.borrow();
-        let Some(Some(task)) = slots.get(slot as usize) else {
+        let Some(task) = self.slots.get(slot) else {
             return;
         };
         let ctx = &task.header().ctx;
@@ -389,22 +435,10 @@ impl Hub {
     // ---- greenlets --------------------------------------------------------------
 
     /// Puts a new greenlet in the slab; it runs when `schedule` is called for it.
+    #[inline]
     pub(crate) fn insert(&self, task: TaskRef) -> u32 {
         let header: *const Header = task.header();
-        let free = self.free_slots.borrow_mut().pop();
-        let mut slots = self.slots.borrow_mut();
-        let (slot, epoch) = match free {
-            Some((slot, epoch)) => {
-                slots[slot as usize] = Some(task);
-                (slot, epoch)
-            }
-            None => {
-                slots.push(Some(task));
-                let slot = u32::try_from(slots.len() - 1).expect("fewer than 2^32 - 2 greenlets");
-                (slot, 0)
-            }
-        };
-        drop(slots);
+        let (slot, epoch) = self.slots.insert(task);
         // SAFETY: the slab now holds the reference `task` was, so the header lives.
         let header = unsafe { &*header };
         header.ctx.epoch.set(epoch);
@@ -413,24 +447,32 @@ impl Hub {
         slot
     }
 
+    /// A new greenlet id.
+    #[inline]
+    pub(crate) fn next_id(&self) -> GreenletId {
+        GreenletId::next_from(&self.ids)
+    }
+
+    /// Appends a greenlet that is in the slab (and not queued) to the run queue.
+    #[inline]
+    pub(crate) fn enqueue(&self, header: &Header) {
+        self.runq.push(header);
+    }
+
     /// Appends a greenlet of the slab to the run queue.
     #[inline]
     pub(crate) fn schedule(&self, slot: u32) {
-        let slots = self.slots.borrow();
-        if let Some(Some(task)) = slots.get(slot as usize) {
+        if let Some(task) = self.slots.get(slot) {
             self.runq.push(task.header());
         }
     }
 
     /// Removes a finished greenlet from the slab.
+    #[inline]
     pub(crate) fn remove(&self, slot: u32) -> Option<TaskRef> {
-        let task = self.slots.borrow_mut().get_mut(slot as usize)?.take();
-        if let Some(t) = &task {
-            let next = t.header().ctx.epoch.get().wrapping_add(1);
-            self.free_slots.borrow_mut().push((slot, next));
-            self.live.set(self.live.get() - 1);
-        }
-        task
+        let task = self.slots.remove(slot)?;
+        self.live.set(self.live.get() - 1);
+        Some(task)
     }
 
     #[inline(always)]
@@ -446,14 +488,14 @@ impl Hub {
         }
         self.current.set(slot);
         self.current_header.set(header as *const Header);
-        let finished = header.resume();
+        let finished = header.resume(self);
         self.current.set(HUB);
         self.current_header.set(ptr::null());
         if finished {
             // Takes the slab's Rc (the handle may hold another), which keeps the
             // greenlet alive until `finish` is done.
             if let Some(task) = self.remove(slot) {
-                task.finish();
+                task.header().finish(self);
             }
         }
     }
@@ -495,7 +537,7 @@ impl Hub {
                 TimerAction::Interrupt { slot, id } => self.interrupt(slot, Interrupt::Timeout(id)),
                 TimerAction::Start(slot) => {
                     if let Some(Ctx_::Task(task)) = self.ctx(slot) {
-                        task.header().start_timer.set(None);
+                        task.header().take_start_timer();
                         task.header().waiting_start.set(false);
                         self.schedule(slot);
                     }
@@ -783,10 +825,10 @@ impl Hub {
             std::thread::current().name().unwrap_or("<unnamed>"),
             self.root.reason.get(),
         );
-        let slots = self.slots.borrow();
-        let parked: Vec<_> = slots
-            .iter()
-            .flatten()
+        let parked: Vec<_> = self
+            .slots
+            .tasks()
+            .into_iter()
             .filter(|t| t.header().ctx.state.get() == State::Parked)
             .collect();
         if parked.is_empty() {
@@ -805,7 +847,7 @@ impl Hub {
                 msg.push_str(&format!("\n  ... and {} more", parked.len() - 20));
             }
         }
-        drop(slots);
+        drop(parked);
         panic!("{msg}");
     }
 
@@ -813,7 +855,7 @@ impl Hub {
     fn teardown(&self) {
         self.shutting_down.set(true);
         self.current.set(HUB);
-        let tasks: Vec<TaskRef> = self.slots.borrow_mut().drain(..).flatten().collect();
+        let tasks: Vec<TaskRef> = self.slots.drain();
         self.runq.clear();
         self.timers.borrow_mut().clear();
         for task in tasks.iter() {
