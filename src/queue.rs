@@ -334,7 +334,6 @@ impl<T, B: Buffer<T>> Queue<T, B> {
         deadline: Option<Instant>,
         try_only: bool,
     ) -> Result<(), PutError<T>> {
-        self.raw.touch();
         let mut st = self.raw.lock();
         if st.closed {
             return Err(PutError::Closed(item));
@@ -404,7 +403,6 @@ impl<T, B: Buffer<T>> Queue<T, B> {
     }
 
     fn get_deadline(&self, deadline: Option<Instant>, try_only: bool) -> Result<T, GetError> {
-        self.raw.touch();
         loop {
             let mut st = self.raw.lock();
             if let Some(item) = st.buf.pop() {
@@ -486,7 +484,6 @@ impl<T, B: Buffer<T>> Queue<T, B> {
     where
         T: Clone,
     {
-        self.raw.touch();
         loop {
             let st = self.raw.lock();
             if let Some(item) = st.buf.peek().or(st.putters.front()) {
@@ -516,7 +513,6 @@ impl<T, B: Buffer<T>> Queue<T, B> {
     /// Closes the queue: puts fail from now on, blocked putters get their item back,
     /// and gets fail once the items already in are taken.
     pub fn close(&self) {
-        self.raw.touch();
         let mut st = self.raw.lock();
         st.closed = true;
         let mut wakes = st.getters.grant_all(|()| Got::Closed);
@@ -580,7 +576,6 @@ impl<T, B: Buffer<T>> Queue<T, B> {
     }
 
     fn task_done(&self) {
-        self.raw.touch();
         let mut st = self.raw.lock();
         if st.unfinished == 0 {
             drop(st);
@@ -597,7 +592,6 @@ impl<T, B: Buffer<T>> Queue<T, B> {
     }
 
     fn join_deadline(&self, deadline: Option<Instant>) -> bool {
-        self.raw.touch();
         let st = self.raw.lock();
         if st.unfinished == 0 {
             return true;

@@ -59,7 +59,6 @@ impl Barrier {
 
     /// Blocks until `n` contexts have arrived.
     pub fn wait(&self) -> BarrierWaitResult {
-        self.raw.touch();
         let mut st = self.raw.lock();
         st.arrived += 1;
         if st.arrived >= st.n {

@@ -100,7 +100,6 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         deadline: Option<Instant>,
     ) -> (MutexGuard<'a, T>, bool) {
-        self.raw.touch();
         let st = self.raw.lock();
         let mutex = guard.mutex;
         let r = self
@@ -113,7 +112,6 @@ impl Condvar {
 
     /// Wakes the first waiter, if any.
     pub fn notify_one(&self) {
-        self.raw.touch();
         let mut st = self.raw.lock();
         let w = st.waiters.grant_front(());
         drop(st);
@@ -124,7 +122,6 @@ impl Condvar {
 
     /// Wakes every waiter.
     pub fn notify_all(&self) {
-        self.raw.touch();
         let mut st = self.raw.lock();
         let wakes = st.waiters.grant_all(|()| ());
         drop(st);

@@ -206,7 +206,6 @@ impl<T> AsyncResult<T> {
     /// Stores the value and wakes every waiter. A result is written once: if it
     /// already holds a value, `value` is given back.
     pub fn set(&self, value: T) -> Result<(), T> {
-        self.raw.touch();
         let mut st = self.raw.lock();
         if st.value.is_some() {
             return Err(value);
@@ -269,7 +268,6 @@ impl<T: Clone> AsyncResult<T> {
 
     /// The value if it is set now (gevent's `get_nowait`, `get(block=False)`).
     pub fn try_get(&self) -> Option<T> {
-        self.raw.touch();
         self.raw.lock().value.clone()
     }
 

@@ -71,7 +71,6 @@ struct RawRwLock {
 
 impl RawRwLock {
     fn acquire(&self, mode: Mode, deadline: Option<Instant>, try_only: bool) -> bool {
-        self.raw.touch();
         let mut st = self.raw.lock();
         let free = !st.writer && st.waiters.is_empty() && (mode == Mode::Read || st.readers == 0);
         if free {

@@ -61,7 +61,6 @@ impl RawSemaphore {
 
     #[inline]
     fn try_acquire(&self) -> bool {
-        self.raw.touch();
         let mut st = self.raw.lock();
         if st.permits > 0 && st.waiters.is_empty() {
             st.permits -= 1;
@@ -73,7 +72,6 @@ impl RawSemaphore {
 
     #[inline]
     fn acquire(&self, deadline: Option<Instant>) -> bool {
-        self.raw.touch();
         let mut st = self.raw.lock();
         if st.permits > 0 && st.waiters.is_empty() {
             st.permits -= 1;
@@ -86,7 +84,6 @@ impl RawSemaphore {
 
     /// Adds `n` permits; returns false (adding none) if that would exceed the bound.
     fn release(&self, n: usize) -> bool {
-        self.raw.touch();
         let mut st = self.raw.lock();
         if n.saturating_sub(st.waiters.len()) > st.max - st.permits {
             return false;
