@@ -407,9 +407,38 @@ pub(crate) struct Opts {
     write_timeout: AtomicU64,
     /// std's `set_nonblocking(true)`: return `WouldBlock` instead of parking.
     nonblocking: AtomicBool,
+    /// Whether this one is counted in `CUSTOMIZED`.
+    counted: AtomicBool,
+}
+
+/// How many live `Opts` have ever been given a timeout or non-blocking mode. While
+/// it is 0 (the usual case) the combinator does not read any socket's `Opts`: they
+/// are a separate allocation, a cache miss on every wait of a busy server.
+static CUSTOMIZED: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for Opts {
+    fn drop(&mut self) {
+        if *self.counted.get_mut() {
+            CUSTOMIZED.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Opts {
+    /// Counts this socket in `CUSTOMIZED`, once, before its first non-default
+    /// option is stored (so that the combinator cannot skip a stored option).
+    fn customize(&self) {
+        if !self.counted.load(Ordering::Relaxed) && !self.counted.swap(true, Ordering::AcqRel) {
+            CUSTOMIZED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether some live socket may have a non-default option.
+    #[inline]
+    fn any_customized() -> bool {
+        CUSTOMIZED.load(Ordering::Relaxed) != 0
+    }
+
     pub(crate) fn set_timeout(&self, dir: Direction, t: Option<Duration>) -> io::Result<()> {
         let nanos = match t {
             Some(d) if d.is_zero() => {
@@ -421,6 +450,9 @@ impl Opts {
             Some(d) => u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
             None => 0,
         };
+        if nanos != 0 {
+            self.customize();
+        }
         self.slot(dir).store(nanos, Ordering::Relaxed);
         Ok(())
     }
@@ -444,6 +476,9 @@ impl Opts {
     }
 
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
+        if nonblocking {
+            self.customize();
+        }
         self.nonblocking.store(nonblocking, Ordering::Relaxed);
     }
 }
@@ -515,7 +550,7 @@ impl Registration {
                 r => return r,
             }
         }
-        if self.opts.nonblocking() && deadline.is_none() {
+        if Opts::any_customized() && self.opts.nonblocking() && deadline.is_none() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         self.io_slow(dir, deadline, &mut op)
@@ -530,8 +565,9 @@ impl Registration {
         let (deadline, timeout_error): (_, fn() -> io::Error) = match deadline {
             Some(d) => (Some(d), || io::ErrorKind::TimedOut.into()),
             None => (
-                self.opts
-                    .timeout(dir)
+                Opts::any_customized()
+                    .then(|| self.opts.timeout(dir))
+                    .flatten()
                     .and_then(|t| Instant::now().checked_add(t)),
                 || io::Error::from_raw_os_error(libc::EAGAIN),
             ),

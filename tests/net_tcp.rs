@@ -174,6 +174,39 @@ fn nonblocking_mode_has_std_semantics() {
     assert_eq!(l.accept().unwrap_err().kind(), io::ErrorKind::WouldBlock);
 }
 
+/// The combinator skips reading socket options while no socket has any: setting,
+/// clearing and dropping other sockets' options must not lose or leak one.
+#[test]
+fn options_survive_other_sockets_and_never_leak() {
+    let (a, _a2) = pair();
+    let (b, _b2) = pair();
+    let (plain, plain2) = pair();
+    a.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+    b.set_nonblocking(true).unwrap();
+    b.set_nonblocking(false).unwrap();
+    drop(b); // Its options go with it; `a`'s stay.
+    let t = Instant::now();
+    assert_eq!(
+        (&a).read(&mut [0; 8]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    // A socket without options still blocks (parks) until its data comes: the
+    // writer only runs once the reader has parked.
+    let w = greenlet::spawn(move || (&plain2).write_all(b"late"));
+    let mut buf = [0; 4];
+    (&plain).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"late");
+    w.join().unwrap().unwrap();
+    // Back to no options anywhere: the timeout of a dropped socket is gone too.
+    drop(a);
+    let (c, c2) = pair();
+    let w = greenlet::spawn(move || (&c2).write_all(b"ok"));
+    let mut buf = [0; 2];
+    (&c).read_exact(&mut buf).unwrap();
+    w.join().unwrap().unwrap();
+}
+
 #[test]
 fn write_timeout_fires_across_partial_writes() {
     let (c, _s) = pair(); // The server side never reads.
