@@ -17,11 +17,13 @@ mod barrier;
 mod condvar;
 mod event;
 mod mutex;
+mod owner;
 pub(crate) mod raw;
 mod rlock;
 mod rwlock;
 mod semaphore;
 mod wait;
+pub(crate) mod waitlist;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::Condvar;

@@ -22,19 +22,23 @@
 //!   granted? take the value (no lock)
 //! ```
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, compiler_fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, compiler_fence};
 use std::time::Instant;
 
 use crate::hub::{Hub, RemoteGuard, TimerAction, TimerKey, Waker};
+
+pub use super::owner::disable_owner_mode;
+use super::owner::{SHARED, heavy_barrier, owner_mode, thread_tag};
+pub(crate) use super::waitlist::{Node, WaitList};
 
 /// A waker and the guard that keeps its hub's deadlock check quiet while another
 /// thread may use it. Waking consumes both, in the order hub.rs requires: the wake is
 /// queued before the guard is dropped.
 pub(crate) struct Wake {
-    waker: Waker,
-    guard: Option<RemoteGuard>,
+    pub(super) waker: Waker,
+    pub(super) guard: Option<RemoteGuard>,
 }
 
 impl Wake {
@@ -113,225 +117,6 @@ pub(crate) fn wake_all(wakes: impl IntoIterator<Item = Wake>) {
     }
 }
 
-/// One registered wait, linked into a [`WaitList`]: it lives in the waiter's own
-/// stack frame (`Raw::wait`; a box for `Raw::watch`), so registering allocates
-/// nothing and copies nothing, and the granter leaves the delivery right there, where
-/// the woken waiter collects it without taking the lock.
-///
-/// Rules, which make the raw pointers in [`WaitList`] sound:
-/// * A node does not move while linked, and outlives its link: it leaves the list
-///   (granted by someone, or removed by the waiter itself) under the state lock
-///   before the waiter returns or finishes unwinding (`Raw::wait`'s `Registration`,
-///   `Watch`).
-/// * Every field but `granted` and `value` is touched only under the state lock.
-/// * A granter unlinks the node, writes `value`, then sets `granted` (Release) and
-///   never touches the node again; the waiter reads `value` only after seeing
-///   `granted` (Acquire).
-pub(crate) struct Node<P, D> {
-    prev: Cell<*const Node<P, D>>,
-    next: Cell<*const Node<P, D>>,
-    linked: Cell<bool>,
-    waker: Cell<Waker>,
-    guard: Cell<Option<RemoteGuard>>,
-    /// What the waiter offers (an item for a channel putter, "wants to write" for an
-    /// `RwLock`), readable by the waker; taken when the node is granted or removed.
-    data: UnsafeCell<Option<P>>,
-    granted: AtomicBool,
-    value: UnsafeCell<Option<D>>,
-}
-
-impl<P, D> Node<P, D> {
-    fn new(waker: Waker, guard: Option<RemoteGuard>, data: P) -> Self {
-        Node {
-            prev: Cell::new(std::ptr::null()),
-            next: Cell::new(std::ptr::null()),
-            linked: Cell::new(false),
-            waker: Cell::new(waker),
-            guard: Cell::new(guard),
-            data: UnsafeCell::new(Some(data)),
-            granted: AtomicBool::new(false),
-            value: UnsafeCell::new(None),
-        }
-    }
-
-    /// The delivery, if the node was granted. Only the node's owner calls it.
-    #[inline]
-    fn take(&self) -> Option<D> {
-        if self.granted.load(Ordering::Acquire) {
-            // SAFETY: `granted` is set after the granter's last access (see the
-            // rules above), and only the owner, the caller, reads.
-            unsafe { (*self.value.get()).take() }
-        } else {
-            None
-        }
-    }
-}
-
-/// A FIFO of waiters, linked through their [`Node`]s. Touched only under the state
-/// lock (or in owner mode).
-pub(crate) struct WaitList<P = (), D = ()> {
-    head: *const Node<P, D>,
-    tail: *const Node<P, D>,
-    len: usize,
-}
-
-// SAFETY: the list is only reached through the primitive's state, under its lock, by
-// one thread at a time; what crosses threads through it is `P` (taken by a granter)
-// and `D` (delivered to a waiter): both must be Send.
-unsafe impl<P: Send, D: Send> Send for WaitList<P, D> {}
-
-impl<P, D> WaitList<P, D> {
-    pub(crate) const fn new() -> Self {
-        WaitList {
-            head: std::ptr::null(),
-            tail: std::ptr::null(),
-            len: 0,
-        }
-    }
-
-    /// Whether nobody waits.
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.head.is_null()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// What the first waiter offers.
-    pub(crate) fn front(&self) -> Option<&P> {
-        // SAFETY: a linked node is alive (rules on `Node`), and its data is touched
-        // only under the lock, which the caller's `&self` stands for.
-        unsafe { self.head.as_ref().and_then(|n| (*n.data.get()).as_ref()) }
-    }
-
-    /// Links `node` at the back.
-    ///
-    /// # Safety
-    /// `node` must follow the rules on [`Node`]: not move, and be unlinked (granted
-    /// or removed) under the lock before it is dropped.
-    #[inline]
-    unsafe fn push(&mut self, node: &Node<P, D>) {
-        node.prev.set(self.tail);
-        node.next.set(std::ptr::null());
-        node.linked.set(true);
-        let p: *const Node<P, D> = node;
-        // SAFETY: a linked node is alive (rules on `Node`).
-        match unsafe { self.tail.as_ref() } {
-            Some(tail) => tail.next.set(p),
-            None => self.head = p,
-        }
-        self.tail = p;
-        self.len += 1;
-    }
-
-    /// Unlinks a linked node and takes its data and wake.
-    #[inline]
-    fn unlink(&mut self, node: &Node<P, D>) -> (P, Wake) {
-        let wake = Wake {
-            waker: node.waker.get(),
-            guard: node.guard.take(),
-        };
-        (self.unlink_bare(node), wake)
-    }
-
-    /// Unlinks a linked node and takes its data.
-    #[inline]
-    fn unlink_bare(&mut self, node: &Node<P, D>) -> P {
-        let (prev, next) = (node.prev.get(), node.next.get());
-        // SAFETY: neighbours of a linked node are linked, hence alive.
-        match unsafe { prev.as_ref() } {
-            Some(p) => p.next.set(next),
-            None => self.head = next,
-        }
-        // SAFETY: as above.
-        match unsafe { next.as_ref() } {
-            Some(n) => n.prev.set(prev),
-            None => self.tail = prev,
-        }
-        node.linked.set(false);
-        self.len -= 1;
-        // SAFETY: `data` is touched only under the lock (rules on `Node`).
-        unsafe { (*node.data.get()).take() }.expect("a linked node has its data")
-    }
-
-    /// Removes the first waiter, delivers `d` to it, and returns its data and what
-    /// must be woken once the lock is released.
-    #[inline]
-    pub(crate) fn grant_front(&mut self, d: D) -> Option<(P, Wake)> {
-        // SAFETY: a linked node is alive (rules on `Node`).
-        let node = unsafe { self.head.as_ref() }?;
-        let taken = self.unlink(node);
-        deliver(node, d);
-        Some(taken)
-    }
-
-    /// Removes the first waiter, delivers `d` to it and wakes it now, under the lock
-    /// (which costs nothing on the waker's own hub, and orders no lock before the
-    /// state lock elsewhere); returns its data. Cheaper than carrying a [`Wake`] out.
-    #[inline]
-    pub(crate) fn wake_front(&mut self, d: D) -> Option<P> {
-        // SAFETY: a linked node is alive (rules on `Node`).
-        let node = unsafe { self.head.as_ref() }?;
-        let waker = node.waker.get();
-        let guard = node.guard.take();
-        let data = self.unlink_bare(node);
-        deliver(node, d);
-        waker.wake();
-        drop(guard);
-        Some(data)
-    }
-
-    /// Grants every waiter; `f` computes each one's delivery from its data.
-    pub(crate) fn grant_all(&mut self, mut f: impl FnMut(P) -> D) -> Wakes {
-        let mut wakes = Wakes::default();
-        // SAFETY: a linked node is alive (rules on `Node`).
-        while let Some(node) = unsafe { self.head.as_ref() } {
-            let (data, wake) = self.unlink(node);
-            deliver(node, f(data));
-            wakes.push(wake);
-        }
-        wakes
-    }
-
-    /// Unlinks `node` if it is still waiting (not granted).
-    fn remove(&mut self, node: &Node<P, D>) -> Option<(P, Wake)> {
-        node.linked.get().then(|| self.unlink(node))
-    }
-
-    /// After a spurious wake-up, the node's waker must be the one of the new wait.
-    fn refresh(&mut self, node: &Node<P, D>, waker: Waker) {
-        node.waker.set(waker);
-    }
-
-    /// Gives every waiter a `RemoteGuard`: the primitive has just become reachable
-    /// from another thread.
-    pub(crate) fn guard_all(&mut self) {
-        let mut p = self.head;
-        // SAFETY: a linked node is alive (rules on `Node`).
-        while let Some(node) = unsafe { p.as_ref() } {
-            let guard = node.guard.take();
-            node.guard.set(Some(
-                guard.unwrap_or_else(|| node.waker.get().expect_remote()),
-            ));
-            p = node.next.get();
-        }
-    }
-}
-
-/// Hands `d` to a waiter whose node the caller has just unlinked, under the lock.
-#[inline]
-fn deliver<P, D>(node: &Node<P, D>, d: D) {
-    // SAFETY: the node was linked until the caller unlinked it under the state lock,
-    // so it is alive (rules on `Node`), and nobody else touches `value` before
-    // `granted` is set. After the store, the node may be gone: not used again.
-    unsafe {
-        *node.value.get() = Some(d);
-    }
-    node.granted.store(true, Ordering::Release);
-}
-
 /// The state of a primitive: whatever it needs plus its wait lists.
 pub(crate) trait State {
     /// Calls [`WaitList::guard_all`] on every wait list.
@@ -358,29 +143,6 @@ pub(crate) fn no_abandon<S, T>(_: Fast<'_>, _: &mut S, _: T) -> Vec<Wake> {
 /// Nothing to do on cancel.
 pub(crate) fn no_cancel<S>(_: Fast<'_>, _: &mut S) -> Vec<Wake> {
     Vec::new()
-}
-
-/// Stands for "two or more threads have touched this primitive".
-const SHARED: u64 = u64::MAX;
-
-/// A small number per thread, never 0; cheaper than `ThreadId`. `SHARED` once the
-/// thread's locals are gone (it is exiting): such a thread owns nothing.
-#[inline]
-fn thread_tag() -> u64 {
-    thread_local! { static TAG: Cell<u64> = const { Cell::new(0) }; }
-    TAG.try_with(|t| {
-        let v = t.get();
-        if v != 0 { v } else { new_tag(t) }
-    })
-    .unwrap_or(SHARED)
-}
-
-#[cold]
-fn new_tag(t: &Cell<u64>) -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let v = NEXT.fetch_add(1, Ordering::Relaxed);
-    t.set(v);
-    v
 }
 
 /// A primitive's state behind a `parking_lot` mutex, and the thread affinity rule
@@ -740,81 +502,6 @@ fn reentered() -> ! {
          (for example from the `Ord` of a `PriorityQueue` item, or a `Drop` it runs); \
          that would deadlock"
     )
-}
-
-const MODE_UNKNOWN: u8 = 0;
-const MODE_ON: u8 = 1;
-const MODE_OFF: u8 = 2;
-static OWNER_MODE: AtomicU8 = AtomicU8::new(MODE_UNKNOWN);
-
-/// Whether owner mode is available: it needs the heavy barrier. Decided once per
-/// process, the same way by every thread (a kernel capability).
-#[inline]
-fn owner_mode() -> bool {
-    match OWNER_MODE.load(Ordering::Relaxed) {
-        MODE_ON => true,
-        MODE_OFF => false,
-        _ => probe_owner_mode(),
-    }
-}
-
-/// Turns owner mode off for the whole process, as on a kernel without `membarrier`,
-/// so that tests can run the locked path. Must come before any primitive is used;
-/// returns whether it took effect.
-pub fn disable_owner_mode() -> bool {
-    OWNER_MODE
-        .compare_exchange(MODE_UNKNOWN, MODE_OFF, Ordering::Relaxed, Ordering::Relaxed)
-        .is_ok()
-}
-
-#[cold]
-fn probe_owner_mode() -> bool {
-    let on = membarrier::register();
-    OWNER_MODE.store(if on { MODE_ON } else { MODE_OFF }, Ordering::Relaxed);
-    on
-}
-
-/// Makes every thread of the process that is running now execute a full memory
-/// barrier before it returns (the heavy half of an asymmetric barrier).
-fn heavy_barrier() {
-    if !membarrier::expedited() {
-        // Registered successfully earlier; the kernel does not take that back.
-        panic!("greenlet: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod membarrier {
-    const CMD_QUERY: libc::c_long = 0;
-    const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-
-    fn call(cmd: libc::c_long) -> libc::c_long {
-        // SAFETY: membarrier takes two integers and touches no memory of ours.
-        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long) }
-    }
-
-    /// Registers the process for expedited private barriers; false if the kernel
-    /// cannot (older than 4.14, or membarrier filtered out by a sandbox).
-    pub(super) fn register() -> bool {
-        let both = CMD_PRIVATE_EXPEDITED | CMD_REGISTER_PRIVATE_EXPEDITED;
-        let supported = call(CMD_QUERY);
-        supported >= 0 && supported & both == both && call(CMD_REGISTER_PRIVATE_EXPEDITED) == 0
-    }
-
-    pub(super) fn expedited() -> bool {
-        call(CMD_PRIVATE_EXPEDITED) == 0
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod membarrier {
-    pub(super) fn register() -> bool {
-        false
-    }
-    pub(super) fn expedited() -> bool {
-        false
-    }
 }
 
 /// A registration made by [`Raw::watch`]; dropping it unregisters.
