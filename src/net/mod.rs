@@ -276,14 +276,20 @@ macro_rules! socket_conversions {
     };
 }
 
-/// Implements `Read` and `Write` for `$t` and `&$t` over the combinator.
+/// Implements `Read` and `Write` for `$t` and `&$t` over the combinator. With
+/// `short_read_drains`, reads go through `do_stream_read` (TCP only: see there).
 macro_rules! stream_io {
     ($t:ident) => {
+        $crate::net::stream_io!($t, do_io_read);
+    };
+    ($t:ident, short_read_drains) => {
+        $crate::net::stream_io!($t, do_stream_read);
+    };
+    ($t:ident, $read:ident) => {
         impl std::io::Read for &$t {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let this = *self;
-                this.reg
-                    .do_io($crate::reactor::Direction::Read, || (&this.inner).read(buf))
+                this.reg.$read(buf.len(), || (&this.inner).read(buf))
             }
 
             fn read_vectored(
@@ -291,9 +297,8 @@ macro_rules! stream_io {
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
                 let this = *self;
-                this.reg.do_io($crate::reactor::Direction::Read, || {
-                    (&this.inner).read_vectored(bufs)
-                })
+                let len = bufs.iter().map(|b| b.len()).sum();
+                this.reg.$read(len, || (&this.inner).read_vectored(bufs))
             }
         }
 

@@ -25,7 +25,7 @@ super::socket_conversions!(TcpStream, std::net::TcpStream);
 super::socket_conversions!(TcpListener, std::net::TcpListener);
 super::socket_options!(TcpStream);
 super::socket_options!(TcpListener);
-super::stream_io!(TcpStream);
+super::stream_io!(TcpStream, short_read_drains);
 
 impl TcpStream {
     /// Opens a connection, trying each address in turn. Host names resolve on the
