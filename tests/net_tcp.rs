@@ -576,22 +576,27 @@ fn kill_while_blocked_in_write() {
     assert_idle();
 }
 
-/// A reader that collects everything until EOF into `got`, counting bytes as they
-/// come, with a small buffer so that most reads come back short (each short read
-/// makes the next one park before trying the syscall).
-fn collecting_reader(
-    c: TcpStream,
-    got: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
-) -> greenlet::Greenlet<io::Result<()>> {
-    greenlet::spawn(move || {
+type Got = std::rc::Rc<std::cell::RefCell<Vec<u8>>>;
+
+/// A connected pair whose client side is read by a greenlet that collects everything
+/// until EOF into `got`, with a small buffer so that most reads come back short (each
+/// short read makes the next one park before trying the syscall). Returns once that
+/// reader has registered and parked: (the server side, `got`, the reader).
+fn parked_collector() -> (TcpStream, Got, greenlet::Greenlet<io::Result<()>>) {
+    let (c, s) = pair();
+    let got = Got::default();
+    let g = got.clone();
+    let r = greenlet::spawn(move || {
         let mut buf = [0; 16];
         loop {
             match (&c).read(&mut buf)? {
                 0 => return Ok(()),
-                n => got.borrow_mut().extend_from_slice(&buf[..n]),
+                n => g.borrow_mut().extend_from_slice(&buf[..n]),
             }
         }
-    })
+    });
+    greenlet::yield_now();
+    (s, got, r)
 }
 
 /// Lets the hub run (and poll) until the reader has `n` bytes; a stall fails the
@@ -608,41 +613,35 @@ fn until_read(got: &std::cell::RefCell<Vec<u8>>, n: usize) {
     }
 }
 
+/// Sends EOF, and checks that the reader ends with exactly `want`.
+fn finish(s: TcpStream, r: greenlet::Greenlet<io::Result<()>>, got: Got, want: &[u8]) {
+    s.shutdown(Shutdown::Write).unwrap(); // The FIN alone must wake it.
+    r.join().unwrap().unwrap();
+    assert_eq!(&*got.borrow(), want);
+}
+
 #[test]
 fn short_reads_then_later_data_and_eof() {
-    let (c, s) = pair();
-    let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let r = collecting_reader(c, got.clone());
-    greenlet::yield_now(); // The reader registers and parks.
+    let (s, got, r) = parked_collector();
     for (i, chunk) in [&b"ab"[..], b"cd", b"ef"].into_iter().enumerate() {
         (&s).write_all(chunk).unwrap();
         until_read(&got, 2 * (i + 1)); // Then it parks again without a syscall.
     }
-    s.shutdown(Shutdown::Write).unwrap(); // The FIN alone must wake it.
-    r.join().unwrap().unwrap();
-    assert_eq!(&*got.borrow(), b"abcdef");
+    finish(s, r, got, b"abcdef");
 }
 
 #[test]
 fn eof_right_behind_data_is_seen_after_a_short_read() {
-    let (c, s) = pair();
-    let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let r = collecting_reader(c, got.clone());
-    greenlet::yield_now();
+    let (s, got, r) = parked_collector();
     // Data and FIN in one edge: the read of "ab" is short, but no edge will follow.
     (&s).write_all(b"ab").unwrap();
-    s.shutdown(Shutdown::Write).unwrap();
-    r.join().unwrap().unwrap();
-    assert_eq!(&*got.borrow(), b"ab");
+    finish(s, r, got, b"ab");
 }
 
 #[test]
 fn urgent_data_does_not_stall_a_reader() {
     use std::os::fd::AsRawFd;
-    let (c, s) = pair();
-    let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let r = collecting_reader(c, got.clone());
-    greenlet::yield_now();
+    let (s, got, r) = parked_collector();
     // A TCP read stops short at the urgent mark with "de" still queued: that short
     // read does not mean drained, and no further edge comes for "de".
     (&s).write_all(b"ab").unwrap();
@@ -651,9 +650,7 @@ fn urgent_data_does_not_stall_a_reader() {
     assert_eq!(sent, 1);
     (&s).write_all(b"de").unwrap();
     until_read(&got, 4); // The urgent byte is not in the stream (no SO_OOBINLINE).
-    s.shutdown(Shutdown::Write).unwrap();
-    r.join().unwrap().unwrap();
-    assert_eq!(&*got.borrow(), b"abde");
+    finish(s, r, got, b"abde");
 }
 
 /// A nonblocking read gets the kernel's answer, even right after a short read.
