@@ -190,7 +190,7 @@ pub(crate) struct Hub {
     timer_seq: Cell<u64>,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
-    /// IO registrations and their waiters (owned by `reactor.rs`; events are handed
+    /// IO registrations and their waiters (owned by `reactor/`; events are handed
     /// to it by `poll_io`).
     pub(crate) reactor: crate::reactor::Reactor,
     /// Registered IO sources that keep the hub alive (used by `net`).
