@@ -112,7 +112,11 @@ impl Event {
     /// Blocks until the flag is set (returns at once if it is).
     #[inline]
     pub fn wait(&self) {
-        self.raw.touch();
+        // One ownership check: `own` touches the primitive, as `touch` would.
+        if let Some(st) = self.raw.own() {
+            Self::wait_locked(&self.raw, st, None);
+            return;
+        }
         if !self.is_set() {
             self.wait_slow(None);
         }
@@ -127,12 +131,19 @@ impl Event {
 
     #[cold]
     fn wait_slow(&self, deadline: Option<Instant>) -> bool {
-        let st = self.raw.lock();
+        Self::wait_locked(&self.raw, self.raw.lock(), deadline)
+    }
+
+    #[inline(always)]
+    fn wait_locked(
+        raw: &Raw<EventState>,
+        st: StateGuard<'_, EventState>,
+        deadline: Option<Instant>,
+    ) -> bool {
         if st.fast().fetch_or(WAITERS) & SET != 0 {
             return true;
         }
-        self.raw
-            .wait(st, (), "Event::wait", deadline, &EVENT_OPS, || ())
+        raw.wait(st, (), "Event::wait", deadline, &EVENT_OPS, || ())
             .is_ok()
     }
 }

@@ -306,7 +306,8 @@ impl<S: State> Raw<S> {
             return Err(data);
         }
         let mut waker = hub.waker();
-        let guard = self.shared().then(|| waker.expect_remote());
+        // An owner-mode guard means: only this thread has touched it, not shared.
+        let guard = (!st.is_owned() && self.shared()).then(|| waker.expect_remote());
         let unguarded = guard.is_none();
         // Declared before `reg`, so that it outlives it on every path: `reg` unlinks
         // it when dropped, and nothing moves it.
@@ -408,6 +409,12 @@ pub(crate) struct StateGuard<'a, S> {
 }
 
 impl<'a, S> StateGuard<'a, S> {
+    /// Whether this is owner mode (no lock held).
+    #[inline]
+    pub(crate) fn is_owned(&self) -> bool {
+        self.lock.is_none()
+    }
+
     /// The primitive's `fast` word, used the way this guard allows.
     #[inline]
     pub(crate) fn fast(&self) -> Fast<'a> {
@@ -580,6 +587,7 @@ thread_local! {
 }
 
 /// Adjusts `UNGUARDED`; a no-op once the thread's locals are gone (thread exit).
+#[inline]
 fn count_unguarded(delta: isize) {
     let _ = UNGUARDED.try_with(|c| c.set(c.get().wrapping_add_signed(delta)));
 }
