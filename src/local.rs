@@ -4,7 +4,7 @@
 //! Values live in a per-thread map keyed by greenlet id. A greenlet's values are
 //! dropped when it finishes, still on its own stack (so their destructors may block
 //! or use the greenlet API), through the one hook this module has in
-//! `src/greenlet.rs`. Values of the thread's own stack live until the thread exits.
+//! `src/greenlet/mod.rs`. Values of the thread's own stack live until the thread exits.
 
 use std::any::Any;
 use std::cell::RefCell;

@@ -1,7 +1,6 @@
 //! Greenlets: spawn, the handle, join and kill, `current()`.
 
 use std::alloc::Layout;
-use std::any::Any;
 use std::cell::{Cell, OnceCell, RefCell, RefMut, UnsafeCell};
 use std::fmt;
 use std::io;
@@ -19,6 +18,13 @@ use crate::hub::{
     BlockCache, Ctx, Hub, Interrupt, Link, ROOT, TimerAction, TimerKey, UnwindToken, Waker,
 };
 use crate::stack::{DEFAULT_STACK_SIZE, PooledStack};
+
+mod builder;
+mod error;
+
+pub use builder::{Builder, spawn, spawn_later};
+pub use error::JoinError;
+pub(crate) use error::panic_message;
 
 /// Every greenlet's coroutine has this one type: the result travels through the
 /// greenlet's own `Inner<T>`, so the hub can resume any greenlet inline, without a
@@ -530,30 +536,58 @@ unsafe fn free_block(p: NonNull<u8>, layout: Layout) {
     }
 }
 
-impl<T> Inner<T> {
-    fn killed(&self) -> JoinError {
-        JoinError(Box::new(ErrorInner {
-            id: self.header.id,
-            name: self.header.name().map(|n| n.to_string()),
-            repr: Repr::Killed,
-        }))
-    }
-
-    fn error_from(&self, payload: Box<dyn Any + Send>) -> JoinError {
-        let repr = if payload.is::<GreenletExit>() {
-            Repr::Killed
-        } else if payload.is::<crate::time::TimeoutUnwind>() {
-            Repr::Panic(Box::new(
-                "a with_timeout deadline escaped its with_timeout call".to_string(),
-            ))
-        } else {
-            Repr::Panic(payload)
+impl Builder {
+    /// Allocates the greenlet (header, result slot and closure in one block) and
+    /// puts it in the hub's slab; `spawn` then schedules it.
+    pub(super) fn create<F, T>(self, hub: &Hub, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
+        let stack_size = hub.stacks.borrow_mut().reserve(size)?;
+        let ptr = hub
+            .blocks
+            .alloc(Layout::new::<Spawned<T, F>>())
+            .cast::<Spawned<T, F>>();
+        let value = Spawned {
+            inner: Inner {
+                header: Header {
+                    link: Link::default(),
+                    // The handle's and the slab's.
+                    refs: Cell::new(2),
+                    slot: Cell::new(ROOT),
+                    vtable: &Spawned::<T, F>::VTABLE,
+                    status: Cell::new(Status::New),
+                    started: Cell::new(false),
+                    waiting_start: Cell::new(false),
+                    has_closure: Cell::new(true),
+                    yielder: Cell::new(std::ptr::null()),
+                    finish_seq: Cell::new(u64::MAX),
+                    stack_limit: Cell::new(0),
+                    joiners: Joiners::default(),
+                    coro: RefCell::new(None),
+                    cold: if self.name.is_none() && stack_size == DEFAULT_STACK_SIZE {
+                        OnceCell::new()
+                    } else {
+                        Cold::boxed(self.name, stack_size)
+                    },
+                    id: hub.next_id(),
+                    ctx: Ctx::new(),
+                },
+                result: Cell::new(None),
+            },
+            f: UnsafeCell::new(ManuallyDrop::new(f)),
         };
-        JoinError(Box::new(ErrorInner {
-            id: self.header.id,
-            name: self.header.name().map(|n| n.to_string()),
-            repr,
-        }))
+        // SAFETY: fresh memory with the layout of `Spawned<T, F>`; written once, then
+        // read only through counted references.
+        unsafe { ptr.as_ptr().write(value) };
+        let ptr = ptr.cast::<Inner<T>>();
+        hub.insert(TaskRef(ptr.cast()));
+        Ok(Greenlet {
+            ptr,
+            _not_send: PhantomData,
+        })
     }
 }
 
@@ -731,244 +765,6 @@ impl Drop for JoinCleanup<'_> {
             self.header.remove_joiner(self.waker);
         }
     }
-}
-
-/// Why a greenlet has no value: it panicked or was killed.
-///
-/// One pointer wide, so that a `Result<T, JoinError>` costs a greenlet (which keeps
-/// its result until joined) and `joinall`'s vector little more than the `T`.
-pub struct JoinError(Box<ErrorInner>);
-
-struct ErrorInner {
-    id: GreenletId,
-    name: Option<String>,
-    repr: Repr,
-}
-
-enum Repr {
-    Panic(Box<dyn Any + Send>),
-    Killed,
-}
-
-impl JoinError {
-    /// Whether the greenlet panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self.0.repr, Repr::Panic(_))
-    }
-
-    /// Whether the greenlet was killed.
-    pub fn is_killed(&self) -> bool {
-        matches!(self.0.repr, Repr::Killed)
-    }
-
-    /// The panic payload.
-    ///
-    /// # Panics
-    /// If the greenlet was killed rather than panicking; see [`JoinError::try_into_panic`].
-    pub fn into_panic(self) -> Box<dyn Any + Send> {
-        self.try_into_panic()
-            .unwrap_or_else(|e| panic!("into_panic called on {e}"))
-    }
-
-    /// The panic payload, or the error back if the greenlet was killed.
-    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
-        match self.0.repr {
-            Repr::Panic(p) => Ok(p),
-            Repr::Killed => Err(self),
-        }
-    }
-
-    /// The id of the greenlet.
-    pub fn id(&self) -> GreenletId {
-        self.0.id
-    }
-
-    /// The name of the greenlet, if it had one.
-    pub fn name(&self) -> Option<&str> {
-        self.0.name.as_deref()
-    }
-
-    fn who(&self) -> String {
-        match &self.0.name {
-            Some(n) => format!("greenlet '{n}' ({})", self.0.id),
-            None => format!("greenlet {}", self.0.id),
-        }
-    }
-}
-
-pub(crate) fn panic_message(p: &(dyn Any + Send)) -> Option<&str> {
-    p.downcast_ref::<&str>()
-        .copied()
-        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0.repr {
-            Repr::Killed => write!(f, "{} was killed", self.who()),
-            Repr::Panic(p) => match panic_message(p.as_ref()) {
-                Some(m) => write!(f, "{} panicked: {m}", self.who()),
-                None => write!(f, "{} panicked", self.who()),
-            },
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0.repr {
-            Repr::Killed => write!(f, "JoinError::Killed({})", self.who()),
-            Repr::Panic(_) => write!(f, "JoinError::Panic({self})"),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
-
-impl From<JoinError> for io::Error {
-    fn from(e: JoinError) -> io::Error {
-        io::Error::other(e.to_string())
-    }
-}
-
-/// Configures a greenlet before spawning it, like `std::thread::Builder`.
-#[derive(Debug, Default)]
-pub struct Builder {
-    name: Option<String>,
-    stack_size: Option<usize>,
-}
-
-impl Builder {
-    /// A builder with the default name (none) and stack size (256 KiB).
-    pub fn new() -> Builder {
-        Builder::default()
-    }
-
-    /// Names the greenlet; the name appears in panic reports and errors.
-    pub fn name(mut self, name: impl Into<String>) -> Builder {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Sets the usable stack size in bytes (rounded up to a page, at least 16 KiB).
-    pub fn stack_size(mut self, size: usize) -> Builder {
-        self.stack_size = Some(size);
-        self
-    }
-
-    /// Spawns the greenlet; it first runs when the spawner blocks or yields.
-    ///
-    /// # Errors
-    /// When no stack can be allocated; the error names the limit and the remedy.
-    pub fn spawn<F, T>(self, f: F) -> io::Result<Greenlet<T>>
-    where
-        F: FnOnce() -> T + 'static,
-        T: 'static,
-    {
-        let hub = Hub::current();
-        let g = self.create(hub, f)?;
-        hub.enqueue(&g.inner().header);
-        Ok(g)
-    }
-
-    /// Spawns the greenlet to start no earlier than `delay` from now.
-    ///
-    /// # Errors
-    /// As [`Builder::spawn`].
-    pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> io::Result<Greenlet<T>>
-    where
-        F: FnOnce() -> T + 'static,
-        T: 'static,
-    {
-        let hub = Hub::current();
-        let g = self.create(hub, f)?;
-        let slot = g.inner().header.slot.get();
-        g.inner().header.waiting_start.set(true);
-        // With no representable deadline ("never") it waits until killed.
-        if let Some(d) = crate::time::deadline(delay) {
-            let key = hub.add_timer(d, TimerAction::Start(slot));
-            g.inner().header.cold().start_timer.set(Some(key));
-        }
-        Ok(g)
-    }
-
-    fn create<F, T>(self, hub: &Hub, f: F) -> io::Result<Greenlet<T>>
-    where
-        F: FnOnce() -> T + 'static,
-        T: 'static,
-    {
-        let size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
-        let stack_size = hub.stacks.borrow_mut().reserve(size)?;
-        let ptr = hub
-            .blocks
-            .alloc(Layout::new::<Spawned<T, F>>())
-            .cast::<Spawned<T, F>>();
-        let value = Spawned {
-            inner: Inner {
-                header: Header {
-                    link: Link::default(),
-                    // The handle's and the slab's.
-                    refs: Cell::new(2),
-                    slot: Cell::new(ROOT),
-                    vtable: &Spawned::<T, F>::VTABLE,
-                    status: Cell::new(Status::New),
-                    started: Cell::new(false),
-                    waiting_start: Cell::new(false),
-                    has_closure: Cell::new(true),
-                    yielder: Cell::new(std::ptr::null()),
-                    finish_seq: Cell::new(u64::MAX),
-                    stack_limit: Cell::new(0),
-                    joiners: Joiners::default(),
-                    coro: RefCell::new(None),
-                    cold: if self.name.is_none() && stack_size == DEFAULT_STACK_SIZE {
-                        OnceCell::new()
-                    } else {
-                        Cold::boxed(self.name, stack_size)
-                    },
-                    id: hub.next_id(),
-                    ctx: Ctx::new(),
-                },
-                result: Cell::new(None),
-            },
-            f: UnsafeCell::new(ManuallyDrop::new(f)),
-        };
-        // SAFETY: fresh memory with the layout of `Spawned<T, F>`; written once, then
-        // read only through counted references.
-        unsafe { ptr.as_ptr().write(value) };
-        let ptr = ptr.cast::<Inner<T>>();
-        hub.insert(TaskRef(ptr.cast()));
-        Ok(Greenlet {
-            ptr,
-            _not_send: PhantomData,
-        })
-    }
-}
-
-/// Spawns a greenlet on this thread's hub. It first runs when the caller blocks or
-/// yields; greenlets start in the order they were spawned.
-///
-/// # Panics
-/// When no stack can be allocated, with the message of [`Builder::spawn`]'s error.
-pub fn spawn<F, T>(f: F) -> Greenlet<T>
-where
-    F: FnOnce() -> T + 'static,
-    T: 'static,
-{
-    Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Spawns a greenlet that starts no earlier than `delay` from now.
-///
-/// # Panics
-/// As [`spawn`].
-pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
-where
-    F: FnOnce() -> T + 'static,
-    T: 'static,
-{
-    Builder::new()
-        .spawn_later(delay, f)
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Who is running: a greenlet, or the thread outside any greenlet.

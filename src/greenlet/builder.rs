@@ -1,0 +1,96 @@
+//! `Builder`, `spawn` and `spawn_later`: how greenlets are made.
+
+use std::io;
+use std::time::Duration;
+
+use super::Greenlet;
+use crate::hub::{Hub, TimerAction};
+
+/// Configures a greenlet before spawning it, like `std::thread::Builder`.
+#[derive(Debug, Default)]
+pub struct Builder {
+    pub(super) name: Option<String>,
+    pub(super) stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the default name (none) and stack size (256 KiB).
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the greenlet; the name appears in panic reports and errors.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to a page, at least 16 KiB).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the greenlet; it first runs when the spawner blocks or yields.
+    ///
+    /// # Errors
+    /// When no stack can be allocated; the error names the limit and the remedy.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let hub = Hub::current();
+        let g = self.create(hub, f)?;
+        hub.enqueue(&g.inner().header);
+        Ok(g)
+    }
+
+    /// Spawns the greenlet to start no earlier than `delay` from now.
+    ///
+    /// # Errors
+    /// As [`Builder::spawn`].
+    pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let hub = Hub::current();
+        let g = self.create(hub, f)?;
+        let slot = g.inner().header.slot.get();
+        g.inner().header.waiting_start.set(true);
+        // With no representable deadline ("never") it waits until killed.
+        if let Some(d) = crate::time::deadline(delay) {
+            let key = hub.add_timer(d, TimerAction::Start(slot));
+            g.inner().header.cold().start_timer.set(Some(key));
+        }
+        Ok(g)
+    }
+}
+
+/// Spawns a greenlet on this thread's hub. It first runs when the caller blocks or
+/// yields; greenlets start in the order they were spawned.
+///
+/// # Panics
+/// When no stack can be allocated, with the message of [`Builder::spawn`]'s error.
+pub fn spawn<F, T>(f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Spawns a greenlet that starts no earlier than `delay` from now.
+///
+/// # Panics
+/// As [`spawn`].
+pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new()
+        .spawn_later(delay, f)
+        .unwrap_or_else(|e| panic!("{e}"))
+}

@@ -1,0 +1,133 @@
+//! `JoinError`: why a greenlet has no value.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+
+use super::{GreenletExit, GreenletId, Inner};
+
+/// Why a greenlet has no value: it panicked or was killed.
+///
+/// One pointer wide, so that a `Result<T, JoinError>` costs a greenlet (which keeps
+/// its result until joined) and `joinall`'s vector little more than the `T`.
+pub struct JoinError(Box<ErrorInner>);
+
+struct ErrorInner {
+    id: GreenletId,
+    name: Option<String>,
+    repr: Repr,
+}
+
+enum Repr {
+    Panic(Box<dyn Any + Send>),
+    Killed,
+}
+
+impl JoinError {
+    /// Whether the greenlet panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.0.repr, Repr::Panic(_))
+    }
+
+    /// Whether the greenlet was killed.
+    pub fn is_killed(&self) -> bool {
+        matches!(self.0.repr, Repr::Killed)
+    }
+
+    /// The panic payload.
+    ///
+    /// # Panics
+    /// If the greenlet was killed rather than panicking; see [`JoinError::try_into_panic`].
+    pub fn into_panic(self) -> Box<dyn Any + Send> {
+        self.try_into_panic()
+            .unwrap_or_else(|e| panic!("into_panic called on {e}"))
+    }
+
+    /// The panic payload, or the error back if the greenlet was killed.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
+        match self.0.repr {
+            Repr::Panic(p) => Ok(p),
+            Repr::Killed => Err(self),
+        }
+    }
+
+    /// The id of the greenlet.
+    pub fn id(&self) -> GreenletId {
+        self.0.id
+    }
+
+    /// The name of the greenlet, if it had one.
+    pub fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
+    fn who(&self) -> String {
+        match &self.0.name {
+            Some(n) => format!("greenlet '{n}' ({})", self.0.id),
+            None => format!("greenlet {}", self.0.id),
+        }
+    }
+}
+
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> Option<&str> {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.repr {
+            Repr::Killed => write!(f, "{} was killed", self.who()),
+            Repr::Panic(p) => match panic_message(p.as_ref()) {
+                Some(m) => write!(f, "{} panicked: {m}", self.who()),
+                None => write!(f, "{} panicked", self.who()),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.repr {
+            Repr::Killed => write!(f, "JoinError::Killed({})", self.who()),
+            Repr::Panic(_) => write!(f, "JoinError::Panic({self})"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for io::Error {
+    fn from(e: JoinError) -> io::Error {
+        io::Error::other(e.to_string())
+    }
+}
+
+/// The errors a greenlet's own record makes of how it ended.
+impl<T> Inner<T> {
+    pub(super) fn killed(&self) -> JoinError {
+        JoinError(Box::new(ErrorInner {
+            id: self.header.id,
+            name: self.header.name().map(|n| n.to_string()),
+            repr: Repr::Killed,
+        }))
+    }
+
+    pub(super) fn error_from(&self, payload: Box<dyn Any + Send>) -> JoinError {
+        let repr = if payload.is::<GreenletExit>() {
+            Repr::Killed
+        } else if payload.is::<crate::time::TimeoutUnwind>() {
+            Repr::Panic(Box::new(
+                "a with_timeout deadline escaped its with_timeout call".to_string(),
+            ))
+        } else {
+            Repr::Panic(payload)
+        };
+        JoinError(Box::new(ErrorInner {
+            id: self.header.id,
+            name: self.header.name().map(|n| n.to_string()),
+            repr,
+        }))
+    }
+}
