@@ -595,7 +595,7 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
     let (sizes, reps, warmup, dur): (&[usize], usize, u64, u64) = if cfg.quick {
         (&[100, 1_000], 1, 300, 1_000)
     } else {
-        (&[100, 1_000, 10_000], 3, 1_000, 3_000)
+        (&[100, 1_000, 10_000], 5, 1_000, 3_000)
     };
     let (warmup, dur) = (Duration::from_millis(warmup), Duration::from_millis(dur));
     for &c in sizes {
