@@ -196,7 +196,8 @@ impl Registration {
         len: usize,
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if let Some(hub) = Hub::try_current()
+        let hub = Hub::try_current();
+        if let Some(hub) = hub
             && let Some(token) = self.home_token(hub)
             && hub.reactor.read_drained(token)
             && !(Opts::any_customized() && self.opts.nonblocking())
@@ -204,10 +205,11 @@ impl Registration {
             return self.io_slow(Direction::Read, None, &mut op);
         }
         let r = self.do_io(Direction::Read, &mut op);
+        // The token again: the read may have registered the fd just now.
         if let Ok(n) = r
             && n > 0
             && n < len
-            && let Some(hub) = Hub::try_current()
+            && let Some(hub) = hub
             && let Some(token) = self.home_token(hub)
         {
             hub.reactor.mark_drained(token);
@@ -264,15 +266,15 @@ impl Registration {
     /// This hub's token for the fd, registering it on first use.
     #[inline]
     fn token(&self, hub: &Hub) -> io::Result<Token> {
-        let me = Arc::as_ptr(&hub.reactor.shared) as usize;
-        if self.home.load(Ordering::Acquire) == me {
-            return Ok(Token(self.home_token.load(Ordering::Relaxed)));
+        match self.home_token(hub) {
+            Some(token) => Ok(token),
+            None => self.token_slow(hub),
         }
-        self.token_slow(hub, me)
     }
 
     #[cold]
-    fn token_slow(&self, hub: &Hub, me: usize) -> io::Result<Token> {
+    fn token_slow(&self, hub: &Hub) -> io::Result<Token> {
+        let me = Arc::as_ptr(&hub.reactor.shared) as usize;
         let mut regs = self.regs.lock();
         if let Some(r) = regs
             .iter()
