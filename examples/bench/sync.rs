@@ -47,22 +47,23 @@ fn thread_pair(a: impl FnOnce() -> f64 + Send + 'static, b: impl FnOnce() + Send
     *out.get().expect("the ping thread reports its time")
 }
 
-/// The raw seam: a flag and the waker of whoever waits for it.
+/// The raw seam: a flag and the waker of whoever waits for it. Also used by the
+/// callgrind loop `--child count raw` (module `count`).
 #[derive(Default)]
-struct Side {
+pub(super) struct Side {
     flag: Cell<bool>,
     waiter: Cell<Option<Waker>>,
 }
 
 impl Side {
-    fn signal(&self) {
+    pub(super) fn signal(&self) {
         self.flag.set(true);
         if let Some(w) = self.waiter.take() {
             w.wake();
         }
     }
 
-    fn take(&self) {
+    pub(super) fn take(&self) {
         while !self.flag.get() {
             self.waiter.set(Some(wake::waker()));
             wake::park("ping-pong");
