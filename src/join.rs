@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::greenlet::{Greenlet, JoinError};
-use crate::hub::{Hub, TimerAction};
+use crate::hub::Hub;
 
 /// Waits for every greenlet and returns their results in input order.
 ///
@@ -83,7 +83,7 @@ impl JoinAll {
             let mut done: Vec<usize> = (0..greenlets.len())
                 .filter(|&i| greenlets[i].is_finished())
                 .collect();
-            done.sort_by_key(|&i| greenlets[i].header().finish_seq.get());
+            done.sort_by_key(|&i| greenlets[i].header().finish_order());
             if self.raise_error
                 && let Some(&i) = done.iter().find(|&&i| greenlets[i].failed())
             {
@@ -93,37 +93,13 @@ impl JoinAll {
                 return Ok(done);
             }
             let w = hub.waker();
-            let pending: Vec<&Greenlet<T>> =
-                greenlets.iter().filter(|g| !g.is_finished()).collect();
-            for g in &pending {
-                g.header().joiners.borrow_mut().push(w);
-            }
-            let timer = deadline.map(|d| hub.add_timer(d, TimerAction::Wake(w)));
-            let _cleanup = Cleanup {
-                hub,
-                timer,
-                waker: w,
-                pending: &pending,
-            };
-            hub.park("JoinAll::wait");
-        }
-    }
-}
-
-struct Cleanup<'a, T: 'static> {
-    hub: &'static Hub,
-    timer: Option<crate::hub::TimerKey>,
-    waker: crate::hub::Waker,
-    pending: &'a [&'a Greenlet<T>],
-}
-
-impl<T: 'static> Drop for Cleanup<'_, T> {
-    fn drop(&mut self) {
-        if let Some(t) = self.timer {
-            self.hub.cancel_timer(t);
-        }
-        for g in self.pending {
-            g.header().joiners.borrow_mut().retain(|j| *j != self.waker);
+            let joiners: Vec<_> = greenlets
+                .iter()
+                .filter(|g| !g.is_finished())
+                .map(|g| g.header().add_joiner(w))
+                .collect();
+            hub.park_until("JoinAll::wait", deadline);
+            drop(joiners);
         }
     }
 }

@@ -31,29 +31,39 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod fs;
-mod greenlet;
+// The layers, bottom to top; a module never names one above it (see `arch/README.md`,
+// and `tests/layering.rs`, which checks it).
+// 1. The platform.
+mod sys;
+// 2. Stacks.
+mod overflow;
+mod stack;
+// 3. The hub: the wait/wake seam and everything it needs.
 mod hub;
+// 4. Greenlets: the task.
+mod greenlet;
+// 5. Blocking operations built on the seam.
+mod io;
 mod join;
+pub mod threadpool;
+mod time;
+// 6. The typed API (`sync` holds the raw wait machinery of layer 5 too).
+pub mod fs;
 pub mod local;
 pub mod net;
 pub mod os;
-mod overflow;
 pub mod pool;
 pub mod queue;
-mod reactor;
-mod stack;
 pub mod sync;
-pub mod threadpool;
-mod time;
 
 pub use crate::greenlet::{
-    Builder, Current, Greenlet, GreenletExit, GreenletId, JoinError, current, spawn, spawn_later,
+    Builder, Current, Greenlet, GreenletId, JoinError, current, spawn, spawn_later,
 };
-pub use crate::hub::HubStats;
+pub use crate::hub::{GreenletExit, HubStats};
+pub use crate::io::{wait_readable, wait_writable};
 pub use crate::join::{JoinAll, joinall, killall, wait, wait_timeout};
-pub use crate::reactor::{wait_readable, wait_writable};
 pub use crate::stack::DEFAULT_STACK_SIZE;
 pub use crate::time::{Elapsed, sleep, sleep_until, with_timeout, yield_now};
 

@@ -3,8 +3,9 @@
 //!
 //! Values live in a per-thread map keyed by greenlet id. A greenlet's values are
 //! dropped when it finishes, still on its own stack (so their destructors may block
-//! or use the greenlet API), through the one hook this module has in
-//! `src/greenlet/mod.rs`. Values of the thread's own stack live until the thread exits.
+//! or use the greenlet API), through the finish hook the greenlet layer offers
+//! (`greenlet::on_finish`). Values of the thread's own stack live until the thread
+//! exits.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -18,11 +19,6 @@ thread_local! {
     /// Greenlet id (or the thread's root id) to its values, by key address.
     static LOCALS: RefCell<HashMap<u64, Values>> = RefCell::new(HashMap::new());
 }
-
-/// Set once any greenlet-local value has been created on any thread. Only this
-/// thread's map matters to `greenlet_finished`, and a thread that created a value
-/// itself saw its own store, so a relaxed flag is enough.
-static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A greenlet-local key, declared with [`greenlet_local!`](crate::greenlet_local).
 pub struct LocalKey<T: 'static> {
@@ -46,7 +42,7 @@ impl<T: 'static> LocalKey<T> {
     }
 
     fn get(&'static self) -> Rc<T> {
-        let owner = crate::sync::raw::current_id();
+        let owner = crate::greenlet::current_id().as_u64();
         let key = self as *const Self as usize;
         let found = LOCALS.with(|l| {
             l.borrow()
@@ -57,7 +53,7 @@ impl<T: 'static> LocalKey<T> {
         let value = match found {
             Some(v) => v,
             None => {
-                USED.store(true, std::sync::atomic::Ordering::Relaxed);
+                crate::greenlet::on_finish(greenlet_finished);
                 // The initialiser runs with no borrow held: it may use other locals.
                 let v: Rc<dyn Any> = Rc::new((self.init)());
                 LOCALS.with(|l| {
@@ -81,15 +77,9 @@ impl<T: 'static> fmt::Debug for LocalKey<T> {
     }
 }
 
-/// Whether any greenlet-local value was ever created: if not, a finishing greenlet
-/// has nothing to drop and need not call `greenlet_finished`.
-#[inline]
-pub(crate) fn in_use() -> bool {
-    USED.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Drops the values of a greenlet that has finished; called on its own stack.
-pub(crate) fn greenlet_finished(id: crate::GreenletId) {
+/// Drops the values of a greenlet that has finished; called on its own stack, through
+/// the greenlet layer's finish hook (registered when the first value is created).
+fn greenlet_finished(id: crate::GreenletId) {
     // Every greenlet passes here: skip the hashing when no greenlet has locals.
     let values = LOCALS
         .try_with(|l| {

@@ -18,14 +18,14 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::greenlet::{Greenlet, GreenletExit, GreenletId, JoinError};
-use crate::hub::{Hub, Interrupt};
+use crate::greenlet::{Greenlet, GreenletId, GreenletRef, JoinError};
+use crate::hub::GreenletExit;
 use crate::sync::{Event, Semaphore};
 
 struct GroupInner {
-    /// Started members: their id and hub slot (a slot is valid while its member
-    /// lives, and the member leaves this list before it dies).
-    started: RefCell<Vec<(GreenletId, u32)>>,
+    /// Started members, each with a counted handle to kill it by (a member leaves
+    /// this list before it dies).
+    started: RefCell<Vec<GreenletRef>>,
     /// Members spawned and not finished (started or not).
     live: Cell<usize>,
     /// Bumped by `kill`: a member spawned before, starting after, exits at once.
@@ -59,13 +59,9 @@ impl Ticket {
         if self.group.kill_epoch.get() != self.epoch {
             panic::resume_unwind(Box::new(GreenletExit::new()));
         }
-        let hub = Hub::current();
-        if let Some(h) = hub.current_header() {
-            self.id.set(Some(h.id));
-            self.group
-                .started
-                .borrow_mut()
-                .push((h.id, hub.current_slot()));
+        if let Some(me) = GreenletRef::current() {
+            self.id.set(Some(me.id()));
+            self.group.started.borrow_mut().push(me);
         }
     }
 }
@@ -73,7 +69,7 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some(id) = self.id.get() {
-            self.group.started.borrow_mut().retain(|(i, _)| *i != id);
+            self.group.started.borrow_mut().retain(|m| m.id() != id);
         }
         let live = self.group.live.get() - 1;
         self.group.live.set(live);
@@ -142,13 +138,12 @@ impl Group {
 
     /// Whether the running greenlet is a member.
     pub fn contains_current(&self) -> bool {
-        let hub = Hub::current();
-        hub.current_header().is_some_and(|h| {
+        GreenletRef::current().is_some_and(|me| {
             self.inner
                 .started
                 .borrow()
                 .iter()
-                .any(|(id, _)| *id == h.id)
+                .any(|m| m.id() == me.id())
         })
     }
 
@@ -181,15 +176,14 @@ impl Group {
     /// would wait for itself): the others are, and it waits for them.
     pub fn kill(&self) {
         self.inner.kill_epoch.set(self.inner.kill_epoch.get() + 1);
-        let hub = Hub::current();
-        let me = hub.current_header().map(|h| h.id);
-        let started: Vec<_> = self.inner.started.borrow().clone();
-        for (id, slot) in started {
-            if Some(id) != me {
-                hub.interrupt(slot, Interrupt::Kill);
+        let me = GreenletRef::current().map(|g| g.id());
+        let started: Vec<GreenletRef> = self.inner.started.borrow().clone();
+        for member in started {
+            if Some(member.id()) != me {
+                member.kill_nowait();
             }
         }
-        if me.is_some_and(|me| self.inner.started.borrow().iter().any(|(i, _)| *i == me)) {
+        if me.is_some_and(|me| self.inner.started.borrow().iter().any(|m| m.id() == me)) {
             while self.len() > 1 {
                 crate::yield_now();
             }

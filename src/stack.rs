@@ -25,10 +25,11 @@
 //! forever, and a busy hub never pays a syscall per finished greenlet.
 
 use std::io;
-use std::ptr;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use corosensei::stack::{Stack, StackPointer};
+
+use crate::sys::mem::{self, page_size};
 
 /// The default usable stack size of a greenlet: 256 KiB. See `arch/stacks.md`.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -39,23 +40,8 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// Free stacks a hub keeps with their memory resident; more are released to the OS.
 const HOT_POOL: usize = 1024;
 
-/// `MADV_GUARD_INSTALL`, Linux 6.13. Not yet exported by the libc crate.
-const MADV_GUARD_INSTALL: libc::c_int = 102;
-
 /// Target size of one arena mapping.
 const ARENA_BYTES: usize = 64 * 1024 * 1024;
-
-fn page_size() -> usize {
-    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *PAGE.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions.
-        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        usize::try_from(size)
-            .ok()
-            .filter(|p| p.is_power_of_two())
-            .unwrap_or(4096)
-    })
-}
 
 /// Which guard mechanism this process uses: 0 unknown, 1 madvise, 2 mprotect.
 static GUARD_MODE: AtomicU8 = AtomicU8::new(0);
@@ -65,29 +51,22 @@ pub fn force_mprotect_guards() {
     GUARD_MODE.store(2, Ordering::Relaxed);
 }
 
-/// Installs a guard page at `addr` (page aligned, inside a mapping we own).
-fn install_guard(addr: *mut u8, page: usize) -> io::Result<()> {
-    if GUARD_MODE.load(Ordering::Relaxed) != 2 {
-        // SAFETY: the range is a page of an anonymous mapping this module created and
-        // that no stack uses yet; installing a guard only makes accesses to it fault.
-        let rc = unsafe { libc::madvise(addr.cast(), page, MADV_GUARD_INSTALL) };
-        if rc == 0 {
-            GUARD_MODE.store(1, Ordering::Relaxed);
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINVAL) {
-            return Err(err);
-        }
-        GUARD_MODE.store(2, Ordering::Relaxed);
-    }
-    // SAFETY: as above; PROT_NONE on a page we own and do not use.
-    let rc = unsafe { libc::mprotect(addr.cast(), page, libc::PROT_NONE) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+/// Installs a guard page at `addr`, remembering which mechanism works here.
+///
+/// # Safety
+/// `addr` must be a page of an arena of this module that no stack uses yet.
+unsafe fn install_guard(addr: usize) -> io::Result<()> {
+    let prefer_madvise = GUARD_MODE.load(Ordering::Relaxed) != 2;
+    // SAFETY: by the caller's contract the page is ours and unused.
+    let how = unsafe { mem::install_guard(addr, prefer_madvise) }?;
+    GUARD_MODE.store(
+        match how {
+            mem::Guard::Madvise => 1,
+            mem::Guard::Mprotect => 2,
+        },
+        Ordering::Relaxed,
+    );
+    Ok(())
 }
 
 /// One guarded stack: `[limit, base)` is usable, the page below `limit` is the guard.
@@ -277,14 +256,11 @@ impl StackPool {
     }
 }
 
-/// `MADV_DONTNEED` over `[low, high)`: stacks and the guard pages between them.
+/// Releases the memory of `[low, high)`: free stacks and the guard pages between them.
 fn release((low, high): (usize, usize)) {
     // SAFETY: the range covers free stacks of one arena that we own, with their guard
-    // pages; no coroutine runs on them. MADV_DONTNEED drops the contents (the next
-    // use sees zero pages) and keeps guards, whether madvise- or mprotect-installed.
-    unsafe {
-        libc::madvise(low as *mut libc::c_void, high - low, libc::MADV_DONTNEED);
-    }
+    // pages; no coroutine runs on them and nothing lives in them. Guards survive.
+    unsafe { mem::release(low, high) };
 }
 
 impl SizeClass {
@@ -311,23 +287,10 @@ impl SizeClass {
         if self.arena.as_ref().is_none_or(|a| a.next == a.slots) {
             let slots = (ARENA_BYTES / stride).max(1);
             let len = slots * stride;
-            // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
-            let addr = unsafe {
-                libc::mmap(
-                    ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                    -1,
-                    0,
-                )
-            };
-            if addr == libc::MAP_FAILED {
-                return Err(limit_error(io::Error::last_os_error(), self.size));
-            }
-            self.arenas.push((addr as usize, len));
+            let addr = mem::map_anonymous(len, false).map_err(|e| limit_error(e, self.size))?;
+            self.arenas.push((addr, len));
             self.arena = Some(Arena {
-                start: addr as usize,
+                start: addr,
                 len,
                 next: 0,
                 slots,
@@ -336,7 +299,8 @@ impl SizeClass {
         let arena = self.arena.as_mut().expect("arena was just ensured");
         debug_assert!(arena.next * stride < arena.len);
         let guard = arena.start + arena.next * stride;
-        install_guard(guard as *mut u8, page).map_err(|e| limit_error(e, self.size))?;
+        // SAFETY: the page starts the next unused slot of the arena.
+        unsafe { install_guard(guard) }.map_err(|e| limit_error(e, self.size))?;
         arena.next += 1;
         Ok(PooledStack {
             base: guard + stride,
@@ -351,7 +315,7 @@ impl Drop for StackPool {
             for &(start, len) in &class.arenas {
                 // SAFETY: the hub drops its pool only after every greenlet has finished
                 // or been unwound, so no stack in these arenas is in use.
-                unsafe { libc::munmap(start as *mut libc::c_void, len) };
+                unsafe { mem::unmap(start, len) };
             }
         }
     }

@@ -1,17 +1,9 @@
 //! Sleeping, yielding and timeouts.
 
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::hub::{Hub, Interrupt, TimerAction};
-
-/// The unwind payload of a `with_timeout` deadline; the number names which one.
-/// The token ends the unwinding state when the payload is dropped.
-pub(crate) struct TimeoutUnwind {
-    pub(crate) id: u64,
-    pub(crate) _token: Option<crate::hub::UnwindToken>,
-}
+use crate::hub::Hub;
 
 /// `now + d`, or `None` when that is too far to represent ("never").
 pub(crate) fn deadline(d: Duration) -> Option<Instant> {
@@ -27,15 +19,13 @@ pub fn sleep(d: Duration) {
         return;
     }
     let hub = Hub::current();
-    let Some(when) = deadline(d) else {
-        hub.park("sleep(forever)");
-        return;
-    };
-    let key = hub.add_timer(when, TimerAction::Wake(hub.waker()));
-    let guard = TimerGuard { hub, key };
-    hub.park("sleep");
-    // A normal return from park means the timer fired and is gone already.
-    std::mem::forget(guard);
+    match deadline(d) {
+        Some(when) => {
+            // Only the deadline wakes this wait; the caller has nothing to re-check.
+            hub.park_until("sleep", Some(when));
+        }
+        None => hub.park("sleep(forever)"),
+    }
 }
 
 /// Blocks until `when` (no earlier). See [`sleep`].
@@ -48,18 +38,6 @@ pub fn sleep_until(when: Instant) {
 #[inline(always)]
 pub fn yield_now() {
     Hub::current().yield_now();
-}
-
-/// Removes a timer when dropped (on unwind, or when its wait ended another way).
-struct TimerGuard {
-    hub: &'static Hub,
-    key: crate::hub::TimerKey,
-}
-
-impl Drop for TimerGuard {
-    fn drop(&mut self) {
-        self.hub.cancel_timer(self.key);
-    }
 }
 
 /// The error of [`with_timeout`]: the deadline passed before the closure finished.
@@ -98,39 +76,10 @@ impl From<Elapsed> for std::io::Error {
 /// through the inner `with_timeout` to its own. A timeout that did not fire leaves
 /// no timer behind.
 pub fn with_timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
-    let hub = Hub::current();
     let Some(when) = deadline(d) else {
         return Ok(f());
     };
-    let id = next_id();
-    let slot = hub.current_slot();
-    let key = hub.add_timer(when, TimerAction::Interrupt { slot, id });
-    let guard = TimerGuard { hub, key };
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    drop(guard);
-    // It may have fired after f's last blocking call: then it is pending, undelivered.
-    let ctx_interrupt = match hub.current_header() {
-        Some(h) => &h.ctx.interrupt,
-        None => &hub.root.interrupt,
-    };
-    if ctx_interrupt.get() == Some(Interrupt::Timeout(id)) {
-        ctx_interrupt.set(None);
-    }
-    match result {
-        Ok(v) => Ok(v),
-        Err(p) => match p.downcast_ref::<TimeoutUnwind>() {
-            Some(t) if t.id == id => Err(Elapsed { after: d }),
-            _ => panic::resume_unwind(p),
-        },
-    }
-}
-
-fn next_id() -> u64 {
-    use std::cell::Cell;
-    thread_local! { static NEXT: Cell<u64> = const { Cell::new(0) }; }
-    NEXT.with(|n| {
-        let id = n.get();
-        n.set(id + 1);
-        id
-    })
+    Hub::current()
+        .with_deadline(when, f)
+        .ok_or(Elapsed { after: d })
 }

@@ -3,14 +3,14 @@
 use std::io;
 use std::time::Duration;
 
-use super::Greenlet;
-use crate::hub::{Hub, TimerAction};
+use super::{Greenlet, raw, report};
+use crate::hub::Hub;
 
 /// Configures a greenlet before spawning it, like `std::thread::Builder`.
 #[derive(Debug, Default)]
 pub struct Builder {
-    pub(super) name: Option<String>,
-    pub(super) stack_size: Option<usize>,
+    name: Option<String>,
+    stack_size: Option<usize>,
 }
 
 impl Builder {
@@ -42,7 +42,8 @@ impl Builder {
     {
         let hub = Hub::current();
         let g = self.create(hub, f)?;
-        hub.enqueue(&g.inner().header);
+        // SAFETY: just created: in the slab, `New`, in no run queue.
+        unsafe { hub.schedule(&g.header().task) };
         Ok(g)
     }
 
@@ -57,14 +58,22 @@ impl Builder {
     {
         let hub = Hub::current();
         let g = self.create(hub, f)?;
-        let slot = g.inner().header.slot.get();
-        g.inner().header.waiting_start.set(true);
-        // With no representable deadline ("never") it waits until killed.
-        if let Some(d) = crate::time::deadline(delay) {
-            let key = hub.add_timer(d, TimerAction::Start(slot));
-            g.inner().header.cold().start_timer.set(Some(key));
-        }
+        let header = g.header();
+        // With no representable deadline ("never") it waits until killed. The timer
+        // queues it; a kill before then cancels the timer (`Header::kill_nowait`).
+        let timer = crate::time::deadline(delay).map(|d| hub.start_later(d, header.task.slot()));
+        header.delay(timer);
         Ok(g)
+    }
+
+    fn create<F, T>(self, hub: &Hub, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        report::install();
+        let ptr = raw::create(hub, self.name, self.stack_size, f)?;
+        Ok(Greenlet::from_created(ptr))
     }
 }
 

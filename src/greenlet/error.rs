@@ -4,7 +4,9 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 
-use super::{GreenletExit, GreenletId, Inner};
+use super::id::{GreenletId, Who};
+use super::raw::Inner;
+use crate::hub::{GreenletExit, is_timeout_payload};
 
 /// Why a greenlet has no value: it panicked or was killed.
 ///
@@ -61,10 +63,10 @@ impl JoinError {
         self.0.name.as_deref()
     }
 
-    fn who(&self) -> String {
-        match &self.0.name {
-            Some(n) => format!("greenlet '{n}' ({})", self.0.id),
-            None => format!("greenlet {}", self.0.id),
+    fn who(&self) -> Who<'_> {
+        Who {
+            id: self.0.id,
+            name: self.0.name.as_deref(),
         }
     }
 }
@@ -106,7 +108,7 @@ impl From<JoinError> for io::Error {
 
 /// The errors a greenlet's own record makes of how it ended.
 impl<T> Inner<T> {
-    pub(super) fn killed(&self) -> JoinError {
+    pub(crate) fn killed(&self) -> JoinError {
         JoinError(Box::new(ErrorInner {
             id: self.header.id,
             name: self.header.name().map(|n| n.to_string()),
@@ -114,10 +116,10 @@ impl<T> Inner<T> {
         }))
     }
 
-    pub(super) fn error_from(&self, payload: Box<dyn Any + Send>) -> JoinError {
+    pub(crate) fn error_from(&self, payload: Box<dyn Any + Send>) -> JoinError {
         let repr = if payload.is::<GreenletExit>() {
             Repr::Killed
-        } else if payload.is::<crate::time::TimeoutUnwind>() {
+        } else if is_timeout_payload(&*payload) {
             Repr::Panic(Box::new(
                 "a with_timeout deadline escaped its with_timeout call".to_string(),
             ))

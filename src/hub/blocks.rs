@@ -1,4 +1,4 @@
-//! The hub's cache of freed greenlet allocations.
+//! The hub's cache of freed task (greenlet) allocations.
 
 use std::alloc::Layout;
 use std::cell::RefCell;

@@ -1,65 +1,15 @@
 //! The wait state every context (a greenlet, or the thread's own stack) carries: the
-//! part of the wait/wake seam a `Waker` acts on, and the interrupt a kill or a
-//! timeout leaves for it. See `arch/hub.md`.
+//! part of the wait/wake seam a `Waker` acts on, and how a wake reaches it.
 
-use std::cell::Cell;
+use std::cell::{Cell, Ref};
 
-/// Why a parked context was interrupted: delivered by unwinding out of `park`.
+use super::interrupt::InterruptCell;
+use super::task::TaskRef;
+use super::{Hub, ROOT};
+
+/// Where a context is in its current wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Interrupt {
-    Kill,
-    Timeout(u64),
-}
-
-/// A pending interrupt, packed into one word (0: none, 1: a kill, `id + 2`: the
-/// timeout `id`) where an `Option<Interrupt>` takes two: every greenlet has one, and
-/// a greenlet's memory is kept within three cache lines (see `Header`). The API is
-/// `Cell<Option<Interrupt>>`'s.
-pub(crate) struct InterruptCell(Cell<u64>);
-
-impl InterruptCell {
-    const NONE: u64 = 0;
-    const KILL: u64 = 1;
-
-    pub(crate) const fn new() -> Self {
-        InterruptCell(Cell::new(Self::NONE))
-    }
-
-    #[inline(always)]
-    pub(crate) fn is_some(&self) -> bool {
-        self.0.get() != Self::NONE
-    }
-
-    #[inline]
-    pub(crate) fn get(&self) -> Option<Interrupt> {
-        match self.0.get() {
-            Self::NONE => None,
-            Self::KILL => Some(Interrupt::Kill),
-            n => Some(Interrupt::Timeout(n - 2)),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn set(&self, int: Option<Interrupt>) {
-        self.0.set(match int {
-            None => Self::NONE,
-            Some(Interrupt::Kill) => Self::KILL,
-            // Timeout ids count up from 0 (`time::next_id`) and never come near 2^64.
-            Some(Interrupt::Timeout(id)) => id.checked_add(2).expect("fewer than 2^64 timeouts"),
-        });
-    }
-
-    #[inline]
-    pub(crate) fn take(&self) -> Option<Interrupt> {
-        let int = self.get();
-        self.0.set(Self::NONE);
-        int
-    }
-}
-
-/// The run state of one context (a greenlet or the root).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum State {
+pub(crate) enum ParkState {
     /// Running right now, or suspended in the run queue.
     Running,
     /// Its current waker fired before it parked: `park` returns at once.
@@ -68,12 +18,17 @@ pub(crate) enum State {
     Parked,
 }
 
-/// The wait state every context has: the part of the seam a waker acts on.
+/// The wait state every context has: the part of the seam a waker acts on. Touched
+/// only by the hub's thread.
 pub(crate) struct Ctx {
     /// Bumped each time a park ends, so that wakers minted for an earlier wait are
     /// stale and ignored: a wake is delivered once, to the wait it was made for.
     pub(crate) epoch: Cell<u32>,
-    pub(crate) state: Cell<State>,
+    pub(crate) state: Cell<ParkState>,
+    /// Set when the timer of the current `park_until` fired (the timer is gone);
+    /// read and cleared by that `park_until`'s timer guard.
+    pub(crate) timer_fired: Cell<bool>,
+    /// A kill or timeout to deliver at the next (or current) park.
     pub(crate) interrupt: InterruptCell,
     /// What the context waits for, for the deadlock report.
     pub(crate) reason: Cell<&'static str>,
@@ -88,7 +43,8 @@ impl Ctx {
     pub(crate) const fn new() -> Self {
         Ctx {
             epoch: Cell::new(0),
-            state: Cell::new(State::Running),
+            state: Cell::new(ParkState::Running),
+            timer_fired: Cell::new(false),
             interrupt: InterruptCell::new(),
             reason: Cell::new(""),
             unwinding: Cell::new(0),
@@ -101,30 +57,67 @@ impl Ctx {
         self.interrupt.is_some() && self.unwinding.get() == 0
     }
 
-    /// Records an interrupt; a kill is never replaced by a timeout, and an earlier
-    /// timeout is not replaced by a later one (the one that fired first is reported).
-    pub(crate) fn set_interrupt(&self, int: Interrupt) {
-        match (self.interrupt.get(), int) {
-            (Some(Interrupt::Kill), _) => {}
-            (Some(Interrupt::Timeout(_)), Interrupt::Timeout(_)) => {}
-            _ => self.interrupt.set(Some(int)),
+    /// Makes the context runnable if `epoch` is its current wait's, calling `enqueue`
+    /// if it was parked (a wake before the park only marks it notified). Returns
+    /// whether `epoch` was current.
+    #[inline]
+    pub(crate) fn notify(&self, epoch: u32, enqueue: impl FnOnce()) -> bool {
+        if self.epoch.get() != epoch {
+            return false;
+        }
+        match self.state.get() {
+            ParkState::Parked => {
+                self.state.set(ParkState::Notified);
+                enqueue();
+            }
+            ParkState::Running => self.state.set(ParkState::Notified),
+            ParkState::Notified => {}
+        }
+        true
+    }
+}
+
+/// A context of the hub, found by slot: the root's `Ctx`, or a task kept alive by a
+/// counted reference while it is looked at (the slab is not borrowed meanwhile).
+pub(super) enum CtxRef<'a> {
+    Root(&'a Ctx),
+    Task(TaskRef),
+}
+
+impl std::ops::Deref for CtxRef<'_> {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        match self {
+            CtxRef::Root(ctx) => ctx,
+            CtxRef::Task(task) => &task.ctx,
         }
     }
 }
 
-/// Makes the context runnable if `epoch` is its current wait's, calling `enqueue`
-/// if it was parked (a wake before the park only marks it notified).
-#[inline]
-pub(super) fn wake_ctx(ctx: &Ctx, epoch: u32, enqueue: impl FnOnce()) {
-    if ctx.epoch.get() != epoch {
-        return;
-    }
-    match ctx.state.get() {
-        State::Parked => {
-            ctx.state.set(State::Notified);
-            enqueue();
+impl Hub {
+    /// The context in `slot`, if it still exists.
+    #[inline]
+    pub(super) fn ctx(&self, slot: u32) -> Option<CtxRef<'_>> {
+        if slot == ROOT {
+            return Some(CtxRef::Root(&self.root));
         }
-        State::Running => ctx.state.set(State::Notified),
-        State::Notified => {}
+        let task: Ref<'_, TaskRef> = self.slots.get(slot)?;
+        Some(CtxRef::Task(task.clone()))
+    }
+
+    /// The local half of a wake: makes the context in `slot` runnable if `epoch` is
+    /// its current wait's. A freed slot, or a stale epoch, does nothing.
+    #[inline]
+    pub(super) fn notify(&self, slot: u32, epoch: u32) {
+        if slot == ROOT {
+            self.root.notify(epoch, || self.runq.push_root());
+            return;
+        }
+        let Some(task) = self.slots.get(slot) else {
+            return;
+        };
+        // SAFETY: the task is in the slab, and the notify only enqueues it on the
+        // Parked -> Notified transition, so it is not linked yet.
+        task.ctx.notify(epoch, || unsafe { self.runq.push(&task) });
     }
 }

@@ -1,16 +1,17 @@
-//! The hub's run queue: an intrusive FIFO of greenlet headers, plus the root's turn.
+//! The hub's run queue: an intrusive FIFO of tasks, plus the root's turn.
 
 use std::cell::Cell;
 use std::ptr::NonNull;
 
-use crate::greenlet::Header;
+use super::task::Task;
 
-/// The run queue: a FIFO linked through the greenlets' headers (`Header::link`), plus
-/// the root's own link, so that queueing and popping touch no separate buffer.
+/// The run queue: a FIFO linked through the tasks themselves (`Task::link`), plus the
+/// root's own link, so that queueing and popping touch no separate buffer.
 ///
-/// Invariant (the hub's `runq` rule): a linked greenlet is in the slab, which keeps it
+/// Invariant (the hub's `runq` rule): a linked task is in the slab, which keeps it
 /// alive, and is linked at most once (it is queued only on a Parked -> Notified wake,
-/// by its own yield, or once when spawned or started by its timer).
+/// by its own yield, or once when spawned or started by its timer). `push` is unsafe
+/// because its callers keep this rule.
 pub(super) struct RunQueue {
     head: Cell<Option<NonNull<Link>>>,
     tail: Cell<Option<NonNull<Link>>>,
@@ -19,11 +20,18 @@ pub(super) struct RunQueue {
     root: Link,
 }
 
-/// A run-queue link: the first field of `Header` (`repr(C)`), so a pointer to it is
-/// a pointer to the greenlet's header.
-#[derive(Default)]
+/// A run-queue link: the first field of `Task` (`repr(C)`), so a pointer to it is a
+/// pointer to the task.
 pub(crate) struct Link {
     next: Cell<Option<NonNull<Link>>>,
+}
+
+impl Link {
+    pub(crate) const fn new() -> Link {
+        Link {
+            next: Cell::new(None),
+        }
+    }
 }
 
 impl RunQueue {
@@ -32,7 +40,7 @@ impl RunQueue {
             head: Cell::new(None),
             tail: Cell::new(None),
             len: Cell::new(0),
-            root: Link::default(),
+            root: Link::new(),
         }
     }
 
@@ -49,10 +57,14 @@ impl RunQueue {
         self.len.set(self.len.get() + 1);
     }
 
-    /// Appends a greenlet.
+    /// Appends a task.
+    ///
+    /// # Safety
+    /// The task must be in the hub's slab and not linked already (the invariant
+    /// above): the queue keeps a pointer to it until it is popped.
     #[inline(always)]
-    pub(super) fn push(&self, header: &Header) {
-        self.link(&header.link);
+    pub(super) unsafe fn push(&self, task: &Task) {
+        self.link(&task.link);
     }
 
     /// Appends the root's turn.
@@ -62,7 +74,7 @@ impl RunQueue {
 
     /// Takes the first entry: `Some(None)` is the root's turn.
     #[inline(always)]
-    pub(super) fn pop(&self) -> Option<Option<NonNull<Header>>> {
+    pub(super) fn pop(&self) -> Option<Option<NonNull<Task>>> {
         let p = self.head.get()?;
         // SAFETY: a linked node is alive (the invariant above).
         let next = unsafe { p.as_ref() }.next.get();
@@ -74,8 +86,8 @@ impl RunQueue {
         if std::ptr::eq(p.as_ptr(), &self.root) {
             Some(None)
         } else {
-            // `link` is the first field of the `repr(C)` header.
-            Some(Some(p.cast::<Header>()))
+            // `link` is the first field of the `repr(C)` task.
+            Some(Some(p.cast::<Task>()))
         }
     }
 
@@ -96,9 +108,10 @@ impl RunQueue {
                 kept.push(h);
             }
         }
-        for h in kept {
-            // SAFETY: it was linked, hence alive (the invariant above).
-            self.push(unsafe { h.as_ref() });
+        for t in kept {
+            // SAFETY: it was linked, hence alive and in the slab (the invariant
+            // above), and it is unlinked now.
+            unsafe { self.push(t.as_ref()) };
         }
     }
 

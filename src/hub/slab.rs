@@ -1,11 +1,11 @@
-//! The hub's slab: every live greenlet, named by a slot number.
+//! The hub's slab: every live task, named by a slot number.
 
 use std::cell::{Cell, Ref, RefCell};
 
-use crate::greenlet::TaskRef;
+use super::task::TaskRef;
 
-/// Every live greenlet of a hub; the index is its slot. Owner of the greenlets: an
-/// entry holds a counted reference until the greenlet leaves (see `Hub::remove`).
+/// Every live task of a hub; the index is its slot. Owner of the tasks: an entry
+/// holds a counted reference until the task leaves (see `Hub::remove`).
 ///
 /// Free entries form a list through the entries themselves, last freed first, so
 /// that inserting and removing touch one entry and no second vector.
@@ -19,8 +19,8 @@ struct Entry {
     task: Option<TaskRef>,
     /// For a free entry, the next free one, or `END`.
     next_free: u32,
-    /// For a free entry, the epoch its next greenlet starts at: one past the last
-    /// epoch of the previous occupant, so that a waker kept from that greenlet never
+    /// For a free entry, the epoch its next task starts at: one past the last
+    /// epoch of the previous occupant, so that a waker kept from that task never
     /// matches the new one (until 2^32 parks wrap it around).
     epoch: u32,
 }
@@ -36,7 +36,7 @@ impl Slab {
         }
     }
 
-    /// Puts a greenlet in a free slot; returns the slot and the epoch the greenlet's
+    /// Puts a task in a free slot; returns the slot and the epoch the task's
     /// context starts at.
     #[inline]
     pub(super) fn insert(&self, task: TaskRef) -> (u32, u32) {
@@ -44,7 +44,7 @@ impl Slab {
         let slot = self.free.get();
         match entries.get_mut(slot as usize) {
             Some(e) => {
-                debug_assert!(e.task.is_none(), "a free slab entry holds no greenlet");
+                debug_assert!(e.task.is_none(), "a free slab entry holds no task");
                 self.free.set(e.next_free);
                 e.task = Some(task);
                 (slot, e.epoch)
@@ -59,7 +59,7 @@ impl Slab {
         let slot = u32::try_from(entries.len())
             .ok()
             .filter(|&s| s < u32::MAX - 1)
-            .expect("fewer than 2^32 - 2 greenlets");
+            .expect("fewer than 2^32 - 2 tasks");
         entries.push(Entry {
             task: Some(task),
             next_free: END,
@@ -68,19 +68,19 @@ impl Slab {
         slot
     }
 
-    /// Takes a greenlet out of its slot, freeing the slot.
+    /// Takes a task out of its slot, freeing the slot.
     #[inline]
     pub(super) fn remove(&self, slot: u32) -> Option<TaskRef> {
         let mut entries = self.entries.borrow_mut();
         let e = entries.get_mut(slot as usize)?;
         let task = e.task.take()?;
-        e.epoch = task.header().ctx.epoch.get().wrapping_add(1);
+        e.epoch = task.ctx.epoch.get().wrapping_add(1);
         e.next_free = self.free.get();
         self.free.set(slot);
         Some(task)
     }
 
-    /// The greenlet in a slot, borrowed: the slab cannot change meanwhile.
+    /// The task in a slot, borrowed: the slab cannot change meanwhile.
     #[inline]
     pub(super) fn get(&self, slot: u32) -> Option<Ref<'_, TaskRef>> {
         Ref::filter_map(self.entries.borrow(), |entries| {
@@ -89,7 +89,7 @@ impl Slab {
         .ok()
     }
 
-    /// Every live greenlet, in slot order.
+    /// Every live task, in slot order.
     pub(super) fn tasks(&self) -> Vec<TaskRef> {
         self.entries
             .borrow()
@@ -98,7 +98,7 @@ impl Slab {
             .collect()
     }
 
-    /// Takes every greenlet out, emptying the slab.
+    /// Takes every task out, emptying the slab.
     pub(super) fn drain(&self) -> Vec<TaskRef> {
         self.free.set(END);
         std::mem::take(&mut *self.entries.borrow_mut())

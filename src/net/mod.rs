@@ -31,9 +31,8 @@
 //! `SIGPIPE`. Host names are resolved on the [thread pool](crate::threadpool),
 //! never on the hub; numeric addresses are parsed in place.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::RawFd;
 
 mod tcp;
 mod udp;
@@ -149,50 +148,6 @@ pub(crate) fn each_addr<A: ToSocketAddrs + ?Sized, T>(
     }))
 }
 
-/// `send(2)` with `MSG_NOSIGNAL`: a write to a closed peer is `EPIPE`, not a signal.
-pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for `buf.len()` bytes of reads for the whole call.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
-}
-
-/// Vectored [`send`] through `sendmsg(2)`.
-pub(crate) fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    // IOV_MAX on Linux; longer lists are written in part, which `write_vectored` allows.
-    let bufs = &bufs[..bufs.len().min(1024)];
-    // SAFETY: an all-zero msghdr is valid (no name, no control data).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    // `IoSlice` is guaranteed ABI-compatible with `iovec` on Unix; sendmsg only reads it.
-    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = bufs.len() as _;
-    // SAFETY: `msg` points at `bufs.len()` valid iovecs that outlive the call.
-    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
-}
-
-/// Puts an fd in non-blocking mode. It fails only for an invalid fd, which the
-/// callers' types rule out, so the conversions that call it ignore the result.
-pub(crate) fn set_nonblocking_fd(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl with F_GETFL/F_SETFL takes no pointers; a bad fd is EBADF.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if flags & libc::O_NONBLOCK == 0 {
-        // SAFETY: as above.
-        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
 /// Implements the fd and std conversions for a socket type with fields `reg`
 /// (declared first) and `inner` (the std type owning the fd).
 macro_rules! socket_conversions {
@@ -201,7 +156,7 @@ macro_rules! socket_conversions {
             /// Wraps a std socket that is already in non-blocking mode.
             pub(crate) fn from_nonblocking(inner: $std) -> $t {
                 $t {
-                    reg: $crate::reactor::Registration::new(&inner, Default::default()),
+                    reg: $crate::io::Registration::new(&inner, Default::default()),
                     inner,
                 }
             }
@@ -222,7 +177,7 @@ macro_rules! socket_conversions {
         /// Puts the socket in non-blocking mode (std's blocking semantics are kept).
         impl From<$std> for $t {
             fn from(s: $std) -> $t {
-                let _ = $crate::net::set_nonblocking_fd(std::os::fd::AsRawFd::as_raw_fd(&s));
+                let _ = $crate::sys::fd::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&s));
                 $t::from_nonblocking(s)
             }
         }
@@ -305,15 +260,15 @@ macro_rules! stream_io {
         impl std::io::Write for &$t {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&self.inner);
-                self.reg.do_io($crate::reactor::Direction::Write, || {
-                    $crate::net::send(fd, buf)
+                self.reg.do_io($crate::io::Direction::Write, || {
+                    $crate::sys::socket::send(fd, buf)
                 })
             }
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&self.inner);
-                self.reg.do_io($crate::reactor::Direction::Write, || {
-                    $crate::net::send_vectored(fd, bufs)
+                self.reg.do_io($crate::io::Direction::Write, || {
+                    $crate::sys::socket::send_vectored(fd, bufs)
                 })
             }
 
@@ -362,9 +317,7 @@ macro_rules! socket_options {
                 &self,
                 dur: Option<std::time::Duration>,
             ) -> std::io::Result<()> {
-                self.reg
-                    .opts
-                    .set_timeout($crate::reactor::Direction::Read, dur)
+                self.reg.opts.set_timeout($crate::io::Direction::Read, dur)
             }
 
             /// Sets the write timeout; see [`set_read_timeout`](Self::set_read_timeout).
@@ -373,19 +326,17 @@ macro_rules! socket_options {
                 &self,
                 dur: Option<std::time::Duration>,
             ) -> std::io::Result<()> {
-                self.reg
-                    .opts
-                    .set_timeout($crate::reactor::Direction::Write, dur)
+                self.reg.opts.set_timeout($crate::io::Direction::Write, dur)
             }
 
             /// The read timeout.
             pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
-                Ok(self.reg.opts.timeout($crate::reactor::Direction::Read))
+                Ok(self.reg.opts.timeout($crate::io::Direction::Read))
             }
 
             /// The write timeout.
             pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
-                Ok(self.reg.opts.timeout($crate::reactor::Direction::Write))
+                Ok(self.reg.opts.timeout($crate::io::Direction::Write))
             }
 
             /// std's non-blocking mode: operations that would wait return
@@ -405,7 +356,7 @@ macro_rules! socket_options {
             pub fn try_clone(&self) -> std::io::Result<$t> {
                 let inner = self.inner.try_clone()?;
                 Ok($t {
-                    reg: $crate::reactor::Registration::new(&inner, self.reg.opts.clone()),
+                    reg: $crate::io::Registration::new(&inner, self.reg.opts.clone()),
                     inner,
                 })
             }

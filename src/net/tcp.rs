@@ -1,12 +1,13 @@
 //! `TcpStream` and `TcpListener`.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::{ToSocketAddrs, each_addr};
-use crate::reactor::{Direction, Registration};
+use crate::io::{Direction, Registration};
+use crate::sys::socket;
 
 /// A green TCP connection: std's `TcpStream`, parking the greenlet instead of the
 /// thread.
@@ -115,11 +116,7 @@ impl TcpListener {
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         each_addr(&addr, |a| {
             let l = mio::net::TcpListener::bind(a)?;
-            // SAFETY: listen(2) on a valid listening socket only changes its backlog;
-            // the kernel caps it at net.core.somaxconn.
-            if unsafe { libc::listen(l.as_raw_fd(), libc::c_int::MAX) } < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            socket::listen_deepest(l.as_raw_fd())?;
             Ok(TcpListener::from_nonblocking(l.into()))
         })
     }
@@ -131,17 +128,13 @@ impl TcpListener {
     /// does not spin, and resumes serving once fds are freed.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let fd = self.inner.as_raw_fd();
-        match self.reg.do_io(Direction::Read, || accept4(fd)) {
+        match self.reg.do_io(Direction::Read, || socket::accept4(fd)) {
             Ok((fd, addr)) => {
                 let inner = std::net::TcpStream::from(fd);
                 Ok((TcpStream::from_nonblocking(inner), addr))
             }
             Err(e) => {
-                let exhausted = matches!(
-                    e.raw_os_error(),
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                );
-                if exhausted && !self.reg.opts.nonblocking() {
+                if socket::is_resource_exhaustion(&e) && !self.reg.opts.nonblocking() {
                     crate::sleep(Duration::from_millis(10));
                 }
                 Err(e)
@@ -181,59 +174,5 @@ impl Iterator for Incoming<'_> {
 
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
         Some(self.listener.accept().map(|(s, _)| s))
-    }
-}
-
-/// `accept4(2)` with the new fd non-blocking and close-on-exec from the start.
-fn accept4(fd: i32) -> io::Result<(OwnedFd, SocketAddr)> {
-    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `storage` and `len` are valid for writes and `len` is its size.
-    let new = unsafe {
-        libc::accept4(
-            fd,
-            (&raw mut storage).cast(),
-            &mut len,
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
-    };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: accept4 returned a new fd that nothing else owns.
-    let owned = unsafe { OwnedFd::from_raw_fd(new) };
-    Ok((owned, to_socket_addr(&storage)?))
-}
-
-/// Converts the address `accept4` wrote.
-fn to_socket_addr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
-    match storage.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in, and
-            // sockaddr_storage is large and aligned enough for any sockaddr.
-            let a =
-                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            Ok(SocketAddr::V4(SocketAddrV4::new(
-                u32::from_be(a.sin_addr.s_addr).into(),
-                u16::from_be(a.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: as above, for sockaddr_in6.
-            let a = unsafe {
-                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-            };
-            Ok(SocketAddr::V6(SocketAddrV6::new(
-                a.sin6_addr.s6_addr.into(),
-                u16::from_be(a.sin6_port),
-                a.sin6_flowinfo,
-                a.sin6_scope_id,
-            )))
-        }
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "accept returned an address that is neither IPv4 nor IPv6",
-        )),
     }
 }

@@ -4,7 +4,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{ToSocketAddrs, each_addr};
-use crate::reactor::{Direction, Registration};
+use crate::io::{Direction, Registration};
 
 /// A green UDP socket: std's `UdpSocket`, parking the greenlet instead of the thread.
 pub struct UdpSocket {

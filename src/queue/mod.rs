@@ -20,7 +20,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::sync::raw::{Ops, Raw, State, WaitList, Wake, Wakes, no_abandon, no_cancel, wake_all};
+use crate::sync::raw::{
+    DeferredWake, DeferredWakes, Ops, Raw, RawState, WaitList, no_abandon, no_cancel, wake_all,
+};
 
 mod buffer;
 mod kinds;
@@ -115,7 +117,7 @@ struct QState<T, B> {
     joiners: WaitList,
 }
 
-impl<T, B> State for QState<T, B> {
+impl<T, B> RawState for QState<T, B> {
     fn guard_all(&mut self) {
         self.getters.guard_all();
         self.putters.guard_all();
@@ -126,7 +128,7 @@ impl<T, B> State for QState<T, B> {
 
 impl<T, B: Buffer<T>> QState<T, B> {
     /// Gives an item to the first getter, or else buffers it; returns whom to wake.
-    fn deliver(&mut self, item: T) -> Vec<Wake> {
+    fn deliver(&mut self, item: T) -> Vec<DeferredWake> {
         if !self.getters.is_empty() {
             return self
                 .getters
@@ -140,7 +142,7 @@ impl<T, B: Buffer<T>> QState<T, B> {
     }
 
     /// Moves the first waiting putter's item into the buffer, if there is room.
-    fn refill(&mut self) -> Option<Wake> {
+    fn refill(&mut self) -> Option<DeferredWake> {
         if self.buf.len() >= self.cap {
             return None;
         }
@@ -245,7 +247,7 @@ impl<T, B: Buffer<T>> Queue<T, B> {
         }
         if !st.getters.is_empty() && (st.cap > 0 || try_only) {
             st.unfinished += 1;
-            st.getters.wake_front(Got::Item(item));
+            st.getters.grant_front_and_wake(Got::Item(item));
             return Ok(());
         }
         if st.buf.len() < st.cap && st.putters.is_empty() {
@@ -316,7 +318,7 @@ impl<T, B: Buffer<T>> Queue<T, B> {
                 wake_all(wake);
                 return Ok(item);
             }
-            if let Some(item) = st.putters.wake_front(Ok(())) {
+            if let Some(item) = st.putters.grant_front_and_wake(Ok(())) {
                 st.unfinished += 1;
                 return Ok(item);
             }
@@ -490,7 +492,7 @@ impl<T, B: Buffer<T>> Queue<T, B> {
         let wakes = if st.unfinished == 0 {
             st.joiners.grant_all(|()| ())
         } else {
-            Wakes::default()
+            DeferredWakes::default()
         };
         drop(st);
         wake_all(wakes);

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::raw::{Ops, Raw, State, WaitList, no_abandon, wake_all};
+use super::raw::{Ops, Raw, RawState, WaitList, no_abandon, wake_all};
 
 struct BarrierState {
     n: usize,
@@ -10,7 +10,7 @@ struct BarrierState {
     waiters: WaitList,
 }
 
-impl State for BarrierState {
+impl RawState for BarrierState {
     fn guard_all(&mut self) {
         self.waiters.guard_all();
     }

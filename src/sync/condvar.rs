@@ -4,13 +4,13 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
-use super::raw::{Ops, Raw, State, WaitList, no_cancel, wake_all};
+use super::raw::{Ops, Raw, RawState, WaitList, no_cancel, wake_all};
 
 struct CondState {
     waiters: WaitList,
 }
 
-impl State for CondState {
+impl RawState for CondState {
     fn guard_all(&mut self) {
         self.waiters.guard_all();
     }
@@ -110,7 +110,7 @@ impl Condvar {
         (mutex.lock(), r.is_err())
     }
 
-    /// Wakes the first waiter, if any.
+    /// DeferredWakes the first waiter, if any.
     pub fn notify_one(&self) {
         let mut st = self.raw.lock();
         let w = st.waiters.grant_front(());
@@ -120,7 +120,7 @@ impl Condvar {
         }
     }
 
-    /// Wakes every waiter.
+    /// DeferredWakes every waiter.
     pub fn notify_all(&self) {
         let mut st = self.raw.lock();
         let wakes = st.waiters.grant_all(|()| ());

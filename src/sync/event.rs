@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::raw::{Ops, Raw, State, StateGuard, WaitList, no_abandon, no_cancel, wake_all};
+use super::raw::{Ops, Raw, RawState, StateGuard, WaitList, no_abandon, no_cancel, wake_all};
 
 struct EventState {
     waiters: WaitList,
 }
 
-impl State for EventState {
+impl RawState for EventState {
     fn guard_all(&mut self) {
         self.waiters.guard_all();
     }
@@ -84,7 +84,7 @@ impl Event {
         match st.waiters.len() {
             0 => {}
             1 => {
-                st.waiters.wake_front(());
+                st.waiters.grant_front_and_wake(());
             }
             _ => {
                 let wakes = st.waiters.grant_all(|()| ());
@@ -181,7 +181,7 @@ struct ResultState<T> {
     waiters: WaitList,
 }
 
-impl<T> State for ResultState<T> {
+impl<T> RawState for ResultState<T> {
     fn guard_all(&mut self) {
         self.waiters.guard_all();
     }

@@ -8,7 +8,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::raw::{Fast, Ops, Raw, State, WaitList, Wake};
+use super::raw::{DeferredWake, Fast, Ops, Raw, RawState, WaitList};
 
 /// Held.
 const LOCKED: usize = 1;
@@ -35,7 +35,7 @@ pub(crate) struct MutexState {
     waiters: WaitList,
 }
 
-impl State for MutexState {
+impl RawState for MutexState {
     fn guard_all(&mut self) {
         self.waiters.guard_all();
     }
@@ -56,7 +56,7 @@ static LOCK_OPS: Ops<MutexState, (), ()> = Ops {
 
 /// Unlocks a lock held by the caller, under the wait-list lock: hands it to the
 /// first waiter (it stays LOCKED) or frees it.
-fn hand_off(fast: Fast<'_>, s: &mut MutexState) -> Option<Wake> {
+fn hand_off(fast: Fast<'_>, s: &mut MutexState) -> Option<DeferredWake> {
     match s.waiters.grant_front(()) {
         Some(((), wake)) => {
             if s.waiters.is_empty() {

@@ -6,6 +6,8 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
+use crate::sys::membarrier;
+
 /// Stands for "two or more threads have touched this primitive".
 pub(super) const SHARED: u64 = u64::MAX;
 
@@ -67,39 +69,5 @@ pub(super) fn heavy_barrier() {
     if !membarrier::expedited() {
         // Registered successfully earlier; the kernel does not take that back.
         panic!("greenlet: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod membarrier {
-    const CMD_QUERY: libc::c_long = 0;
-    const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-
-    fn call(cmd: libc::c_long) -> libc::c_long {
-        // SAFETY: membarrier takes two integers and touches no memory of ours.
-        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long) }
-    }
-
-    /// Registers the process for expedited private barriers; false if the kernel
-    /// cannot (older than 4.14, or membarrier filtered out by a sandbox).
-    pub(super) fn register() -> bool {
-        let both = CMD_PRIVATE_EXPEDITED | CMD_REGISTER_PRIVATE_EXPEDITED;
-        let supported = call(CMD_QUERY);
-        supported >= 0 && supported & both == both && call(CMD_REGISTER_PRIVATE_EXPEDITED) == 0
-    }
-
-    pub(super) fn expedited() -> bool {
-        call(CMD_PRIVATE_EXPEDITED) == 0
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod membarrier {
-    pub(super) fn register() -> bool {
-        false
-    }
-    pub(super) fn expedited() -> bool {
-        false
     }
 }

@@ -22,103 +22,18 @@
 //!   granted? take the value (no lock)
 //! ```
 
-use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, compiler_fence};
 use std::time::Instant;
 
-use crate::hub::{Hub, RemoteGuard, TimerAction, TimerKey, Waker};
+use crate::hub::{Hub, UnguardedWait, Waker};
 
 pub use super::owner::disable_owner_mode;
 use super::owner::{SHARED, heavy_barrier, owner_mode, thread_tag};
-pub(crate) use super::waitlist::{Node, WaitList};
-
-/// A waker and the guard that keeps its hub's deadlock check quiet while another
-/// thread may use it. Waking consumes both, in the order hub.rs requires: the wake is
-/// queued before the guard is dropped.
-pub(crate) struct Wake {
-    pub(super) waker: Waker,
-    pub(super) guard: Option<RemoteGuard>,
-}
-
-impl Wake {
-    #[inline]
-    pub(crate) fn wake(self) {
-        self.waker.wake();
-        drop(self.guard);
-    }
-}
-
-/// Wakes to make once a lock is released; holds one without allocating. A plain
-/// enum, not an `Option` chained to a `Vec`: its iteration is on every wake path.
-#[derive(Default)]
-pub(crate) enum Wakes {
-    #[default]
-    None,
-    One(Wake),
-    Many(Vec<Wake>),
-}
-
-impl Wakes {
-    pub(crate) fn push(&mut self, w: Wake) {
-        match std::mem::take(self) {
-            Wakes::None => *self = Wakes::One(w),
-            Wakes::One(first) => *self = Wakes::Many(vec![first, w]),
-            Wakes::Many(mut v) => {
-                v.push(w);
-                *self = Wakes::Many(v);
-            }
-        }
-    }
-}
-
-impl Extend<Wake> for Wakes {
-    fn extend<I: IntoIterator<Item = Wake>>(&mut self, iter: I) {
-        for w in iter {
-            self.push(w);
-        }
-    }
-}
-
-/// The iterator of [`Wakes`].
-pub(crate) enum WakesIter {
-    One(Option<Wake>),
-    Many(std::vec::IntoIter<Wake>),
-}
-
-impl Iterator for WakesIter {
-    type Item = Wake;
-    #[inline]
-    fn next(&mut self) -> Option<Wake> {
-        match self {
-            WakesIter::One(w) => w.take(),
-            WakesIter::Many(it) => it.next(),
-        }
-    }
-}
-
-impl IntoIterator for Wakes {
-    type Item = Wake;
-    type IntoIter = WakesIter;
-    #[inline]
-    fn into_iter(self) -> WakesIter {
-        match self {
-            Wakes::None => WakesIter::One(None),
-            Wakes::One(w) => WakesIter::One(Some(w)),
-            Wakes::Many(v) => WakesIter::Many(v.into_iter()),
-        }
-    }
-}
-
-/// Wakes every entry, in order.
-pub(crate) fn wake_all(wakes: impl IntoIterator<Item = Wake>) {
-    for w in wakes {
-        w.wake();
-    }
-}
+pub(crate) use super::waitlist::{DeferredWake, DeferredWakes, Node, WaitList, wake_all};
 
 /// The state of a primitive: whatever it needs plus its wait lists.
-pub(crate) trait State {
+pub(crate) trait RawState {
     /// Calls [`WaitList::guard_all`] on every wait list.
     fn guard_all(&mut self);
 }
@@ -129,19 +44,19 @@ pub(crate) struct Ops<S, P, D> {
     pub(crate) list: fn(&mut S) -> &mut WaitList<P, D>,
     /// Called (under the lock) after a waiter that was still waiting left the list
     /// because it timed out or unwound; returns whom that frees up.
-    pub(crate) cancel: fn(Fast<'_>, &mut S) -> Vec<Wake>,
+    pub(crate) cancel: fn(Fast<'_>, &mut S) -> Vec<DeferredWake>,
     /// Called (under the lock) when a waiter that had been granted `D` unwinds before
     /// returning it to its caller: pass the grant on. Returns whom to wake.
-    pub(crate) abandon: fn(Fast<'_>, &mut S, D) -> Vec<Wake>,
+    pub(crate) abandon: fn(Fast<'_>, &mut S, D) -> Vec<DeferredWake>,
 }
 
 /// Nothing to do on abandon.
-pub(crate) fn no_abandon<S, T>(_: Fast<'_>, _: &mut S, _: T) -> Vec<Wake> {
+pub(crate) fn no_abandon<S, T>(_: Fast<'_>, _: &mut S, _: T) -> Vec<DeferredWake> {
     Vec::new()
 }
 
 /// Nothing to do on cancel.
-pub(crate) fn no_cancel<S>(_: Fast<'_>, _: &mut S) -> Vec<Wake> {
+pub(crate) fn no_cancel<S>(_: Fast<'_>, _: &mut S) -> Vec<DeferredWake> {
     Vec::new()
 }
 
@@ -165,7 +80,7 @@ pub(crate) struct Raw<S> {
     state: parking_lot::Mutex<S>,
 }
 
-impl<S: State> Raw<S> {
+impl<S: RawState> Raw<S> {
     pub(crate) const fn new(state: S) -> Self {
         Raw {
             affinity: AtomicU64::new(0),
@@ -309,36 +224,30 @@ impl<S: State> Raw<S> {
         // An owner-mode guard means: only this thread has touched it, not shared.
         let guard = (!st.is_owned() && self.shared()).then(|| waker.expect_remote());
         let unguarded = guard.is_none();
-        // Declared before `reg`, so that it outlives it on every path: `reg` unlinks
-        // it when dropped, and nothing moves it.
+        // Declared before `entry`, so that it outlives it on every path: `entry`
+        // unlinks it when dropped, and nothing moves it.
         let node = Node::new(waker, guard, data);
-        // SAFETY: `node` stays in this frame and `reg` (or the timeout path) unlinks
+        // SAFETY: `node` stays in this frame and `entry` (or the timeout path) unlinks
         // it under the lock on every way out, unwinding included (rules on `Node`).
         unsafe { (ops.list)(&mut st).push(&node) };
         drop(st);
-        if unguarded {
-            count_unguarded(1);
-        }
-        let mut reg = Registration {
+        let entry = Enqueued {
             raw: self,
-            hub,
             node: &node,
             ops,
-            timer: None,
-            unguarded,
+            unguarded: unguarded.then(|| UnguardedWait::new(hub)),
         };
         registered();
-        reg.timer = deadline.map(|d| hub.add_timer(d, TimerAction::Wake(waker)));
         loop {
-            hub.park(reason);
+            hub.park_until(reason, deadline);
             if let Some(d) = node.take() {
-                reg.disarm();
+                entry.disarm();
                 return Ok(d);
             }
             let mut st = self.lock();
             if let Some(d) = node.take() {
                 drop(st);
-                reg.disarm();
+                entry.disarm();
                 return Ok(d);
             }
             let list = (ops.list)(&mut st);
@@ -348,7 +257,7 @@ impl<S: State> Raw<S> {
                     .expect("a waiter is either waiting or granted");
                 let wakes = (ops.cancel)(st.fast(), &mut st);
                 drop(st);
-                reg.disarm();
+                entry.disarm();
                 drop(wake);
                 wake_all(wakes);
                 return Err(data);
@@ -357,15 +266,11 @@ impl<S: State> Raw<S> {
             waker = hub.waker();
             list.refresh(&node, waker);
             drop(st);
-            if let Some(t) = reg.timer.take() {
-                hub.cancel_timer(t);
-            }
-            reg.timer = deadline.map(|d| hub.add_timer(d, TimerAction::Wake(waker)));
         }
     }
 }
 
-impl<S: State> Raw<S> {
+impl<S: RawState> Raw<S> {
     /// Registers `waker` in `list` without waiting: it is woken (granted) like a
     /// waiter, and the returned guard unregisters it. For `wait`/`iwait` over many
     /// objects; only for lists whose grants need no passing on (events, results,
@@ -388,14 +293,11 @@ impl<S: State> Raw<S> {
         // node under the lock before the box is freed (rules on `Node`).
         unsafe { list(&mut st).push(&node) };
         drop(st);
-        if unguarded {
-            count_unguarded(1);
-        }
         Watch {
             raw: self,
             list,
             node,
-            unguarded,
+            _unguarded: unguarded.then(|| UnguardedWait::new(Hub::current())),
         }
     }
 }
@@ -512,14 +414,15 @@ fn reentered() -> ! {
 }
 
 /// A registration made by [`Raw::watch`]; dropping it unregisters.
-pub(crate) struct Watch<'a, S: State, P, D> {
+pub(crate) struct Watch<'a, S: RawState, P, D> {
     raw: &'a Raw<S>,
     list: fn(&mut S) -> &mut WaitList<P, D>,
     node: Box<Node<P, D>>,
-    unguarded: bool,
+    /// Counted while it lives if it holds no `RemoteGuard` (see `UnguardedWait`).
+    _unguarded: Option<UnguardedWait>,
 }
 
-impl<S: State, P, D> Drop for Watch<'_, S, P, D> {
+impl<S: RawState, P, D> Drop for Watch<'_, S, P, D> {
     fn drop(&mut self) {
         let mut st = self.raw.lock();
         let removed = (self.list)(&mut st).remove(&self.node);
@@ -527,44 +430,31 @@ impl<S: State, P, D> Drop for Watch<'_, S, P, D> {
         // Not in the list any more: either removed here or granted; either way the
         // box may go with the `Watch`.
         drop(removed);
-        if self.unguarded {
-            count_unguarded(-1);
-        }
     }
 }
 
-/// Removes a registered wait when the waiter unwinds (RAII, STYLE habit 10).
-struct Registration<'a, S: State, P, D> {
+/// A wait linked into a primitive's wait list (`Raw::wait`); dropping it (the waiter
+/// unwinds) unlinks the node, or passes a grant it was given on (RAII, so that a
+/// killed or timed-out waiter leaves nothing behind).
+struct Enqueued<'a, S: RawState, P, D> {
     raw: &'a Raw<S>,
-    hub: &'static Hub,
     node: &'a Node<P, D>,
     ops: &'a Ops<S, P, D>,
-    timer: Option<TimerKey>,
-    /// Registered without a `RemoteGuard`: counted in `UNGUARDED`.
-    unguarded: bool,
+    /// Counted while it lives if it holds no `RemoteGuard` (see `UnguardedWait`).
+    unguarded: Option<UnguardedWait>,
 }
 
-impl<S: State, P, D> Registration<'_, S, P, D> {
-    /// The wait ended normally: only the timer and the count are left to undo.
-    fn disarm(self) {
-        if let Some(t) = self.timer {
-            self.hub.cancel_timer(t);
-        }
-        if self.unguarded {
-            count_unguarded(-1);
-        }
+impl<S: RawState, P, D> Enqueued<'_, S, P, D> {
+    /// The wait ended normally (granted, or removed under the lock by the waiter):
+    /// only the count is left to undo.
+    fn disarm(mut self) {
+        drop(self.unguarded.take());
         std::mem::forget(self);
     }
 }
 
-impl<S: State, P, D> Drop for Registration<'_, S, P, D> {
+impl<S: RawState, P, D> Drop for Enqueued<'_, S, P, D> {
     fn drop(&mut self) {
-        if let Some(t) = self.timer.take() {
-            self.hub.cancel_timer(t);
-        }
-        if self.unguarded {
-            count_unguarded(-1);
-        }
         let mut st = self.raw.lock();
         let fast = st.fast();
         let list = (self.ops.list)(&mut st);
@@ -578,51 +468,5 @@ impl<S: State, P, D> Drop for Registration<'_, S, P, D> {
         drop(st);
         drop(removed);
         wake_all(wakes);
-    }
-}
-
-thread_local! {
-    /// Waits of this thread registered without a `RemoteGuard`.
-    static UNGUARDED: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Adjusts `UNGUARDED`; a no-op once the thread's locals are gone (thread exit).
-#[inline]
-fn count_unguarded(delta: isize) {
-    let _ = UNGUARDED.try_with(|c| c.set(c.get().wrapping_add_signed(delta)));
-}
-
-/// Asked by the hub before it reports a deadlock: whether some wait of this thread
-/// might still be ended by another OS thread although it holds no `RemoteGuard`.
-///
-/// A primitive only this thread has touched gives its waiters no guard, so that a
-/// deadlock on it is reported. But another thread may hold a reference it has not
-/// used yet (an `Arc` moved into a thread that will `set` later), and a false report
-/// kills a correct program. So the report is made only when certain: when this
-/// process has no other thread. With other threads, the hub waits for a remote wake
-/// instead (a purely local deadlock then hangs, as in Go once cgo threads exist).
-pub(crate) fn unguarded_waits_may_end() -> bool {
-    UNGUARDED.try_with(|c| c.get() > 0).unwrap_or(false) && other_threads_exist()
-}
-
-#[cfg(target_os = "linux")]
-fn other_threads_exist() -> bool {
-    match std::fs::read_dir("/proc/self/task") {
-        Ok(tasks) => tasks.take(2).count() > 1,
-        Err(_) => true,
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn other_threads_exist() -> bool {
-    true
-}
-
-/// The id of the running greenlet, or of the thread outside greenlets.
-pub(crate) fn current_id() -> u64 {
-    let hub = Hub::current();
-    match hub.current_header() {
-        Some(h) => h.id.as_u64(),
-        None => hub.root_id.as_u64(),
     }
 }

@@ -4,7 +4,12 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use super::raw::{Ops, Raw, State, WaitList, Wake, current_id, wake_all};
+use super::raw::{DeferredWake, Ops, Raw, RawState, WaitList, wake_all};
+
+/// The id of the running greenlet (or of the thread outside greenlets): who owns.
+fn current_id() -> u64 {
+    crate::greenlet::current_id().as_u64()
+}
 
 struct RState {
     /// The owner's greenlet id (`current_id`), or 0.
@@ -14,14 +19,14 @@ struct RState {
     waiters: WaitList<u64, ()>,
 }
 
-impl State for RState {
+impl RawState for RState {
     fn guard_all(&mut self) {
         self.waiters.guard_all();
     }
 }
 
 /// Frees the lock (depth has reached 0) or hands it to the first waiter.
-fn hand_off(s: &mut RState) -> Option<Wake> {
+fn hand_off(s: &mut RState) -> Option<DeferredWake> {
     match s.waiters.grant_front(()) {
         Some((id, wake)) => {
             s.owner = id;

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use super::raw::{Ops, Raw, State, WaitList, Wake, wake_all};
+use super::raw::{DeferredWake, Ops, Raw, RawState, WaitList, wake_all};
 
 /// What a waiter wants, and so what it is granted.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,7 @@ struct RwState {
     waiters: WaitList<Mode, Mode>,
 }
 
-impl State for RwState {
+impl RawState for RwState {
     fn guard_all(&mut self) {
         self.waiters.guard_all();
     }
@@ -30,7 +30,7 @@ impl State for RwState {
 /// Grants whatever the front of the queue can now have: one writer if the lock is
 /// free, or every reader up to the next writer if no writer holds it. Ownership
 /// moves to the granted waiters here, under the lock.
-fn grant_next(s: &mut RwState) -> Vec<Wake> {
+fn grant_next(s: &mut RwState) -> Vec<DeferredWake> {
     let mut wakes = Vec::new();
     if s.writer {
         return wakes;
@@ -50,7 +50,7 @@ fn grant_next(s: &mut RwState) -> Vec<Wake> {
     wakes
 }
 
-fn release(s: &mut RwState, mode: Mode) -> Vec<Wake> {
+fn release(s: &mut RwState, mode: Mode) -> Vec<DeferredWake> {
     match mode {
         Mode::Read => s.readers -= 1,
         Mode::Write => s.writer = false,

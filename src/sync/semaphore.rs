@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::raw::{Ops, Raw, State, WaitList, Wake, no_cancel};
+use super::raw::{DeferredWake, Ops, Raw, RawState, WaitList, no_cancel};
 
 struct SemState {
     permits: usize,
@@ -14,7 +14,7 @@ struct SemState {
     watchers: WaitList,
 }
 
-impl State for SemState {
+impl RawState for SemState {
     fn guard_all(&mut self) {
         self.waiters.guard_all();
         self.watchers.guard_all();
@@ -29,7 +29,7 @@ static ACQUIRE_OPS: Ops<SemState, (), ()> = Ops {
 
 /// Returns one permit: to the first waiter if any (a hand-off, so nobody can barge
 /// in ahead of it), else to the count.
-fn release_locked(s: &mut SemState) -> Option<Wake> {
+fn release_locked(s: &mut SemState) -> Option<DeferredWake> {
     match s.waiters.grant_front(()) {
         Some(((), wake)) => Some(wake),
         None => {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::greenlet::Greenlet;
-use crate::hub::{Hub, TimerAction, Waker};
+use crate::hub::{Hub, Waker};
 use crate::queue::{Buffer, Queue};
 
 use super::{AsyncResult, Event};
@@ -70,30 +70,12 @@ impl<T: 'static, B: Buffer<T> + 'static> Waitable for Queue<T, B> {
     }
 }
 
-struct Joiner<'a> {
-    header: &'a crate::greenlet::Header,
-    waker: Waker,
-}
-
-impl Drop for Joiner<'_> {
-    fn drop(&mut self) {
-        self.header
-            .joiners
-            .borrow_mut()
-            .retain(|w| *w != self.waker);
-    }
-}
-
 impl<T: 'static> Waitable for Greenlet<T> {
     fn is_ready(&self) -> bool {
         self.is_finished()
     }
     fn subscribe(&self, waker: Waker) -> Subscription<'_> {
-        let header = self.header();
-        if !self.is_finished() {
-            header.joiners.borrow_mut().push(waker);
-        }
-        Subscription::new(Joiner { header, waker })
+        Subscription::new(self.header().add_joiner(waker))
     }
 }
 
@@ -169,23 +151,8 @@ impl Iterator for IWait<'_> {
             if let Some(i) = self.ready_one() {
                 return Some(i);
             }
-            let timer = self
-                .deadline
-                .map(|d| hub.add_timer(d, TimerAction::Wake(w)));
-            let cancel = TimerCancel(hub, timer);
-            hub.park("iwait");
-            drop(cancel);
+            hub.park_until("iwait", self.deadline);
             drop(subs);
-        }
-    }
-}
-
-struct TimerCancel(&'static Hub, Option<crate::hub::TimerKey>);
-
-impl Drop for TimerCancel {
-    fn drop(&mut self) {
-        if let Some(t) = self.1 {
-            self.0.cancel_timer(t);
         }
     }
 }

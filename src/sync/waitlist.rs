@@ -1,13 +1,97 @@
 //! The FIFO of waiters every primitive's state holds: intrusive, its nodes in the
-//! waiters' own stack frames, so that registering a wait allocates nothing. Used
-//! through `Raw` (`raw.rs`), under a primitive's state lock or in owner mode.
+//! waiters' own stack frames, so that registering a wait allocates nothing; and the
+//! wakes a granter makes once it has released the state lock. Used through `Raw`
+//! (`raw.rs`), under a primitive's state lock or in owner mode.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::hub::{RemoteGuard, Waker};
 
-use super::raw::{Wake, Wakes};
+/// A wake to make once the state lock is released: a waiter's waker and the guard that
+/// keeps its hub's deadlock check quiet while another thread may use it. Waking
+/// consumes both, in the order the hub requires: the wake is queued before the guard
+/// is dropped.
+pub(crate) struct DeferredWake {
+    pub(super) waker: Waker,
+    pub(super) guard: Option<RemoteGuard>,
+}
+
+impl DeferredWake {
+    #[inline]
+    pub(crate) fn wake(self) {
+        self.waker.wake();
+        drop(self.guard);
+    }
+}
+
+/// Wakes to make once a lock is released; holds one without allocating. A plain
+/// enum, not an `Option` chained to a `Vec`: its iteration is on every wake path.
+#[derive(Default)]
+pub(crate) enum DeferredWakes {
+    #[default]
+    None,
+    One(DeferredWake),
+    Many(Vec<DeferredWake>),
+}
+
+impl DeferredWakes {
+    pub(crate) fn push(&mut self, w: DeferredWake) {
+        match std::mem::take(self) {
+            DeferredWakes::None => *self = DeferredWakes::One(w),
+            DeferredWakes::One(first) => *self = DeferredWakes::Many(vec![first, w]),
+            DeferredWakes::Many(mut v) => {
+                v.push(w);
+                *self = DeferredWakes::Many(v);
+            }
+        }
+    }
+}
+
+impl Extend<DeferredWake> for DeferredWakes {
+    fn extend<I: IntoIterator<Item = DeferredWake>>(&mut self, iter: I) {
+        for w in iter {
+            self.push(w);
+        }
+    }
+}
+
+/// The iterator of [`DeferredWakes`].
+pub(crate) enum DeferredWakesIter {
+    One(Option<DeferredWake>),
+    Many(std::vec::IntoIter<DeferredWake>),
+}
+
+impl Iterator for DeferredWakesIter {
+    type Item = DeferredWake;
+    #[inline]
+    fn next(&mut self) -> Option<DeferredWake> {
+        match self {
+            DeferredWakesIter::One(w) => w.take(),
+            DeferredWakesIter::Many(it) => it.next(),
+        }
+    }
+}
+
+impl IntoIterator for DeferredWakes {
+    type Item = DeferredWake;
+    type IntoIter = DeferredWakesIter;
+    #[inline]
+    fn into_iter(self) -> DeferredWakesIter {
+        match self {
+            DeferredWakes::None => DeferredWakesIter::One(None),
+            DeferredWakes::One(w) => DeferredWakesIter::One(Some(w)),
+            DeferredWakes::Many(v) => DeferredWakesIter::Many(v.into_iter()),
+        }
+    }
+}
+
+/// Wakes every entry, in order.
+pub(crate) fn wake_all(wakes: impl IntoIterator<Item = DeferredWake>) {
+    for w in wakes {
+        w.wake();
+    }
+}
 
 /// One registered wait, linked into a [`WaitList`]: it lives in the waiter's own
 /// stack frame (`Raw::wait`; a box for `Raw::watch`), so registering allocates
@@ -124,8 +208,8 @@ impl<P, D> WaitList<P, D> {
 
     /// Unlinks a linked node and takes its data and wake.
     #[inline]
-    fn unlink(&mut self, node: &Node<P, D>) -> (P, Wake) {
-        let wake = Wake {
+    fn unlink(&mut self, node: &Node<P, D>) -> (P, DeferredWake) {
+        let wake = DeferredWake {
             waker: node.waker.get(),
             guard: node.guard.take(),
         };
@@ -155,7 +239,7 @@ impl<P, D> WaitList<P, D> {
     /// Removes the first waiter, delivers `d` to it, and returns its data and what
     /// must be woken once the lock is released.
     #[inline]
-    pub(crate) fn grant_front(&mut self, d: D) -> Option<(P, Wake)> {
+    pub(crate) fn grant_front(&mut self, d: D) -> Option<(P, DeferredWake)> {
         // SAFETY: a linked node is alive (rules on `Node`).
         let node = unsafe { self.head.as_ref() }?;
         let taken = self.unlink(node);
@@ -165,9 +249,10 @@ impl<P, D> WaitList<P, D> {
 
     /// Removes the first waiter, delivers `d` to it and wakes it now, under the lock
     /// (which costs nothing on the waker's own hub, and orders no lock before the
-    /// state lock elsewhere); returns its data. Cheaper than carrying a [`Wake`] out.
+    /// state lock elsewhere); returns its data. Cheaper than carrying a [`DeferredWake`]
+    /// out.
     #[inline]
-    pub(crate) fn wake_front(&mut self, d: D) -> Option<P> {
+    pub(crate) fn grant_front_and_wake(&mut self, d: D) -> Option<P> {
         // SAFETY: a linked node is alive (rules on `Node`).
         let node = unsafe { self.head.as_ref() }?;
         let waker = node.waker.get();
@@ -180,8 +265,8 @@ impl<P, D> WaitList<P, D> {
     }
 
     /// Grants every waiter; `f` computes each one's delivery from its data.
-    pub(crate) fn grant_all(&mut self, mut f: impl FnMut(P) -> D) -> Wakes {
-        let mut wakes = Wakes::default();
+    pub(crate) fn grant_all(&mut self, mut f: impl FnMut(P) -> D) -> DeferredWakes {
+        let mut wakes = DeferredWakes::default();
         // SAFETY: a linked node is alive (rules on `Node`).
         while let Some(node) = unsafe { self.head.as_ref() } {
             let (data, wake) = self.unlink(node);
@@ -192,7 +277,7 @@ impl<P, D> WaitList<P, D> {
     }
 
     /// Unlinks `node` if it is still waiting (not granted).
-    pub(super) fn remove(&mut self, node: &Node<P, D>) -> Option<(P, Wake)> {
+    pub(super) fn remove(&mut self, node: &Node<P, D>) -> Option<(P, DeferredWake)> {
         node.linked.get().then(|| self.unlink(node))
     }
 

@@ -4,9 +4,9 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 
-use crate::reactor::{Direction, Registration};
+use crate::io::{Direction, Registration};
 
-pub use crate::reactor::{wait_readable, wait_writable};
+pub use crate::io::{wait_readable, wait_writable};
 
 /// Makes any fd-backed object (a pipe end, a tty, an eventfd, a child's stdio) green:
 /// its fd is put in non-blocking mode and `Read`/`Write` park the greenlet instead
@@ -39,7 +39,7 @@ impl<T: AsRawFd> GreenFd<T> {
     /// Wraps `inner`, putting its fd in non-blocking mode (which other holders of
     /// the same open file description see too).
     pub fn new(inner: T) -> io::Result<GreenFd<T>> {
-        crate::net::set_nonblocking_fd(inner.as_raw_fd())?;
+        crate::sys::fd::set_nonblocking(inner.as_raw_fd())?;
         Ok(GreenFd {
             reg: Registration::new(&inner, Arc::default()),
             inner,

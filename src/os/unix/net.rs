@@ -6,7 +6,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::reactor::{Direction, Registration};
+use crate::io::{Direction, Registration};
 
 /// A green Unix-domain stream: std's `UnixStream`.
 pub struct UnixStream {

@@ -9,6 +9,7 @@ use mio::Token;
 
 use super::{Direction, wait};
 use crate::hub::Hub;
+use crate::sys;
 
 /// Blocks until `fd` is readable (or at EOF, or in error), or `timeout` passes
 /// (`TimedOut`). gevent's `wait_read`. Other greenlets run meanwhile.
@@ -33,7 +34,7 @@ fn wait_fd(fd: RawFd, dir: Direction, timeout: Option<Duration>) -> io::Result<(
     let hub = Hub::current();
     let (token, maybe_ready) = match hub.reactor.acquire(fd, dir) {
         Ok(t) => t,
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(sys::errno::EPERM) => return Ok(()),
         Err(e) => return Err(e),
     };
     let _release = Release { hub, token };
@@ -72,28 +73,5 @@ impl Drop for Release {
 
 /// Asks the kernel, without blocking, whether `fd` is ready in `dir`.
 fn ready_now(fd: RawFd, dir: Direction) -> io::Result<bool> {
-    let events = match dir {
-        Direction::Read => libc::POLLIN | libc::POLLPRI,
-        Direction::Write => libc::POLLOUT,
-    };
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid, exclusively borrowed pollfd, and a count of 1.
-        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-        if n >= 0 {
-            break;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    if pfd.revents & libc::POLLNVAL != 0 {
-        return Err(io::Error::from_raw_os_error(libc::EBADF));
-    }
-    Ok(pfd.revents != 0)
+    sys::fd::ready_now(fd, dir == Direction::Write)
 }

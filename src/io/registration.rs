@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::Token;
-use mio::unix::SourceFd;
 
-use super::{Direction, ReactorShared, wait};
-use crate::hub::Hub;
+use super::{Direction, wait};
+use crate::hub::{Hub, ReactorShared};
+use crate::sys::errno;
 
 /// Per-socket options shared by its `try_clone`s, as std shares them (they live on
 /// the socket or its open file description there).
@@ -99,7 +99,8 @@ impl Opts {
     }
 }
 
-struct Reg {
+/// The registration of the fd with one hub: that hub's reactor and the token.
+struct HubToken {
     shared: Arc<ReactorShared>,
     token: Token,
 }
@@ -114,7 +115,7 @@ pub(crate) struct Registration {
     /// `regs` lock; the `Arc` in `regs` keeps the address from being reused.
     home: AtomicUsize,
     home_token: AtomicUsize,
-    regs: parking_lot::Mutex<Vec<Reg>>,
+    regs: parking_lot::Mutex<Vec<HubToken>>,
     pub(crate) opts: Arc<Opts>,
 }
 
@@ -197,15 +198,17 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
         let hub = Hub::try_current();
-        if let Some(hub) = hub
+        let r = if let Some(hub) = hub
             && let Some(token) = self.home_token(hub)
             && hub.reactor.read_drained(token)
             && !(Opts::any_customized() && self.opts.nonblocking())
         {
-            return self.io_slow(Direction::Read, None, &mut op);
-        }
-        let r = self.do_io(Direction::Read, &mut op);
-        // The token again: the read may have registered the fd just now.
+            self.io_slow(Direction::Read, None, &mut op)
+        } else {
+            self.do_io(Direction::Read, &mut op)
+        };
+        // Whichever way it went, a short read drained the socket again. The token
+        // again: the read may have registered the fd just now.
         if let Ok(n) = r
             && n > 0
             && n < len
@@ -230,7 +233,7 @@ impl Registration {
                     .then(|| self.opts.timeout(dir))
                     .flatten()
                     .and_then(|t| Instant::now().checked_add(t)),
-                || io::Error::from_raw_os_error(libc::EAGAIN),
+                || io::Error::from_raw_os_error(errno::EAGAIN),
             ),
         };
         let hub = Hub::current();
@@ -283,7 +286,7 @@ impl Registration {
             return Ok(r.token);
         }
         let (token, _) = hub.reactor.acquire(self.fd, Direction::Read)?;
-        regs.push(Reg {
+        regs.push(HubToken {
             shared: hub.reactor.shared.clone(),
             token,
         });
@@ -309,13 +312,9 @@ impl Drop for Registration {
                 Some(hub) if Arc::ptr_eq(&reg.shared, &hub.reactor.shared) => {
                     hub.reactor.close(reg.token)
                 }
-                _ => {
-                    // Another thread's hub: deregister through its registry now (the fd
-                    // closes right after us) and let that hub free the entry.
-                    let _ = reg.shared.registry.deregister(&mut SourceFd(&self.fd));
-                    reg.shared.orphans.lock().push(reg.token);
-                    reg.shared.has_orphans.store(true, Ordering::Release);
-                }
+                // Another thread's hub: deregister through its registry now (the fd
+                // closes right after us) and let that hub free the entry.
+                _ => reg.shared.orphan(self.fd, reg.token),
             }
         }
     }

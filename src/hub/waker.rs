@@ -1,6 +1,6 @@
 //! The cross-thread half of the wait/wake seam: `Waker` (Copy, Send, Sync), the
 //! `RemoteGuard` that keeps a hub's deadlock check quiet while a remote wake may come,
-//! and `Shared`, the part of a hub other threads may touch.
+//! and `Shared`, the part of a hub other threads may touch, with its inbox of wakes.
 
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -36,7 +36,7 @@ impl Waker {
             && ptr::eq(hub.shared, self.shared)
             && hub.incarnation == self.incarnation
         {
-            hub.wake_local(self.slot, self.epoch);
+            hub.notify(self.slot, self.epoch);
         } else {
             self.shared.wake_remote(self);
         }
@@ -55,12 +55,12 @@ impl Waker {
         // Under the lock, so that a guard counts only for the incarnation it was made
         // for: a guard of a dead hub must not skew the count of the hub that reuses
         // its `Shared`.
-        let remote = self.shared.remote.lock();
-        let live = remote.incarnation == self.incarnation;
+        let inbox = self.shared.inbox.lock();
+        let live = inbox.incarnation == self.incarnation;
         if live {
-            self.shared.external.fetch_add(1, Ordering::SeqCst);
+            self.shared.remote_guards.fetch_add(1, Ordering::SeqCst);
         }
-        drop(remote);
+        drop(inbox);
         RemoteGuard {
             shared: self.shared,
             incarnation: live.then_some(self.incarnation),
@@ -81,16 +81,17 @@ impl Drop for RemoteGuard {
         let Some(incarnation) = self.incarnation else {
             return;
         };
-        let remote = self.shared.remote.lock();
-        if remote.incarnation != incarnation {
+        let inbox = self.shared.inbox.lock();
+        if inbox.incarnation != incarnation {
             return; // Its hub has exited; the count was reset for the next one.
         }
         // The last guard gone while the hub waits with no deadline: wake it so that it
         // re-checks whether anything can still wake its waiters (else it would sleep
-        // forever instead of reporting the deadlock). SeqCst pairs with `maintain`.
-        if self.shared.external.fetch_sub(1, Ordering::SeqCst) == 1
+        // forever instead of reporting the deadlock). SeqCst pairs with
+        // `Hub::nothing_can_wake`.
+        if self.shared.remote_guards.fetch_sub(1, Ordering::SeqCst) == 1
             && self.shared.waiting_forever.load(Ordering::SeqCst)
-            && let Some(waker) = remote.waker.as_ref()
+            && let Some(waker) = inbox.poll_waker.as_ref()
         {
             // A failed eventfd write means the counter is saturated: already due.
             let _ = waker.wake();
@@ -101,23 +102,33 @@ impl Drop for RemoteGuard {
 /// The part of a hub other threads may touch. Never freed: a dead hub's `Shared` goes
 /// to a free list and serves a later hub with a new incarnation number, so that a
 /// `Waker` can hold a plain `&'static` and still never wake the wrong hub.
+///
+/// Every field is touched by any thread; each says its rule.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    /// Remote wakes and the mio waker that interrupts the hub's poll. Holding this lock
-    /// is what keeps the waker alive while a remote thread uses it.
-    pub(super) remote: parking_lot::Mutex<Remote>,
-    /// Set when `remote.wakes` is non-empty; read by the hub without the lock.
+    /// Wakes sent from other threads, and the mio waker that interrupts the hub's
+    /// poll. Holding this lock is what keeps the poll waker alive while a remote
+    /// thread uses it.
+    pub(super) inbox: parking_lot::Mutex<Inbox>,
+    /// Set (under the inbox lock) when `inbox.wakes` is non-empty; read and cleared by
+    /// the hub, which reads it without the lock first.
     pub(super) pending: AtomicBool,
-    /// Outstanding `RemoteGuard`s: wakes that may come from other threads.
-    pub(super) external: AtomicUsize,
-    /// Set while the hub polls with no deadline, relying on `external` for progress.
+    /// Outstanding `RemoteGuard`s of this incarnation: wakes that may still come from
+    /// other threads. Changed under the inbox lock; read by the hub's deadlock check.
+    pub(super) remote_guards: AtomicUsize,
+    /// Set by the hub while it polls with no deadline, relying on `remote_guards`
+    /// for progress; read by the guard that brings that count to zero.
     pub(super) waiting_forever: AtomicBool,
 }
 
+/// A hub's inbox, behind `Shared::inbox`.
 #[derive(Debug)]
-pub(super) struct Remote {
+pub(super) struct Inbox {
+    /// Which hub uses the `Shared` now; wakers and guards of an earlier one are stale.
     pub(super) incarnation: u32,
-    pub(super) waker: Option<mio::Waker>,
+    /// Wakes the hub's poll; `None` once the hub has exited.
+    pub(super) poll_waker: Option<mio::Waker>,
+    /// `(slot, epoch)` of each remote wake, in arrival order; taken by the hub.
     pub(super) wakes: Vec<(u32, u32)>,
 }
 
@@ -126,13 +137,13 @@ pub(super) static FREE_SHARED: parking_lot::Mutex<Vec<&'static Shared>> =
 
 impl Shared {
     fn wake_remote(&'static self, w: Waker) {
-        let mut remote = self.remote.lock();
-        if remote.incarnation != w.incarnation || remote.waker.is_none() {
+        let mut inbox = self.inbox.lock();
+        if inbox.incarnation != w.incarnation || inbox.poll_waker.is_none() {
             return; // The hub it was made for has exited.
         }
-        remote.wakes.push((w.slot, w.epoch));
+        inbox.wakes.push((w.slot, w.epoch));
         if !self.pending.swap(true, Ordering::AcqRel)
-            && let Some(waker) = remote.waker.as_ref()
+            && let Some(waker) = inbox.poll_waker.as_ref()
         {
             // A failed eventfd write means the counter is saturated, so the hub
             // is already due to wake: nothing is lost by ignoring it.

@@ -1,48 +1,34 @@
-//! The reactor: the hub's table of IO registrations, and the one IO combinator.
+//! The reactor's driver half: the hub's table of IO registrations, the dispatch of
+//! poll events to their waiters, and the orphans other threads leave behind. The
+//! waiting half (parking on readiness, the IO combinator, sockets' registrations) is
+//! built on it in `crate::io`.
 //!
-//! Each hub owns one [`Reactor`]. A socket (or any fd) is registered with the hub's
-//! mio `Poll` once, edge-triggered, for both directions, the first time an operation
-//! on it would block on that hub. The registration is a slab entry holding the
-//! wakers of the contexts waiting to read and, separately, to write. Its mio
-//! `Token` carries the slab index *and a generation*, so an event still queued for a
-//! registration that has since been removed (and whose slot or fd number has been
+//! Each hub owns one [`Reactor`]. An fd is registered with the hub's mio `Poll` once,
+//! edge-triggered, for both directions (and urgent data), the first time an operation
+//! on it would block on that hub. The registration is a table entry holding the
+//! wakers of the contexts waiting to read and, separately, to write. Its mio `Token`
+//! carries the table index *and a generation*, so an event still queued for a
+//! registration that has since been removed (and whose index or fd number has been
 //! reused) finds a different generation and is dropped.
 //!
-//! Every blocking operation goes through [`Registration::do_io`]: try the syscall; on
-//! `WouldBlock` park on the fd's readiness for that direction; retry; `EINTR` is
-//! retried at once. Waiting is RAII: a killed or timed-out wait removes its waker.
-//!
 //! *Architecture invariant:* an entry is removed (and the fd deregistered) before the
-//! fd is closed, by the `Drop` of the owning type; waiters still on it (only
-//! `wait_readable` callers can be) wake with an error.
+//! fd is closed, by the `Drop` of the owning type; waiters still on it wake and find
+//! it gone.
 //!
-//! A socket may be used from several threads (it is `Send + Sync`, like std's): it
-//! then holds one registration per hub that waited on it. Dropping it on another
-//! thread deregisters from that hub's epoll directly (thread-safe) and leaves the
-//! slab entry on an orphan list that the owning hub reaps at its next poll.
-//! See `arch/io.md`.
-//!
-//! Here: the table, its dispatch of events, and the wait every blocking operation
-//! parks in. `registration.rs`: what a socket owns (its options, its registrations,
-//! the combinator). `fd.rs`: `wait_readable` / `wait_writable` on any fd.
+//! A socket dropped on another thread deregisters from this hub's epoll directly
+//! (thread-safe) and leaves the entry on the orphan list, reaped at the next poll.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-use crate::hub::{Hub, TimerAction, TimerKey, Waker};
-
-mod fd;
-mod registration;
-
-pub use fd::{wait_readable, wait_writable};
-pub(crate) use registration::Registration;
+use super::waker::Waker;
+use crate::sys::errno;
 
 /// Which readiness an operation waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +39,7 @@ pub(crate) enum Direction {
 
 /// Readiness hints: set when an edge is reported, cleared when a waiter observed
 /// `WouldBlock` (it parks right after) or a stream read came back short (see
-/// `Registration::do_stream_read`). A clear bit therefore means "not ready, and no
+/// `io::Registration::do_stream_read`). A clear bit therefore means "not ready, and no
 /// edge since"; a set bit means "maybe ready". New entries start with both set.
 const READ_HINT: u8 = 1;
 const WRITE_HINT: u8 = 2;
@@ -65,7 +51,14 @@ const CLOSED_HINT: u8 = 4;
 /// mark with data still queued, so a short read no longer means "drained".
 const URGENT_HINT: u8 = 8;
 
-/// Slab indexes use the low half of a token, generations the high half.
+fn hint_bit(dir: Direction) -> u8 {
+    match dir {
+        Direction::Read => READ_HINT,
+        Direction::Write => WRITE_HINT,
+    }
+}
+
+/// Table indexes use the low half of a token, generations the high half.
 const INDEX_BITS: u32 = usize::BITS / 2;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 /// Generations wrap below this, so that no token is all ones (the hub's waker token).
@@ -87,7 +80,7 @@ fn split(token: Token) -> (usize, u32) {
 struct Entry {
     fd: RawFd,
     hints: u8,
-    /// Holders: one per socket `Registration` plus one per `wait_readable` in progress.
+    /// Holders: one per socket registration plus one per `wait_readable` in progress.
     refs: u32,
     readers: Vec<Waker>,
     writers: Vec<Waker>,
@@ -111,22 +104,42 @@ struct Slot {
 /// thread-safe) and the orphan list.
 pub(crate) struct ReactorShared {
     registry: Registry,
+    /// Tokens of entries whose fd another thread deregistered and is closing; the
+    /// hub frees them at its next dispatch.
     orphans: parking_lot::Mutex<Vec<Token>>,
+    /// Set (Release) when `orphans` is non-empty; read by the hub without the lock.
     has_orphans: AtomicBool,
 }
 
-/// The hub's IO registrations. Only the hub's thread touches the `RefCell`s, and no
-/// borrow is held across a park or a wake of another reactor.
+impl ReactorShared {
+    /// From any thread: deregisters `fd` from this hub's poll now (the caller is
+    /// about to close it) and leaves the entry to the hub to free.
+    pub(crate) fn orphan(&self, fd: RawFd, token: Token) {
+        // Fails only if the fd was already closed, which removed it anyway.
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+        self.orphans.lock().push(token);
+        self.has_orphans.store(true, Ordering::Release);
+    }
+}
+
+/// The hub's IO registrations. Only the hub's thread touches the cells, and no
+/// borrow is held across a park or a wake.
 pub(crate) struct Reactor {
-    shared: Arc<ReactorShared>,
+    pub(crate) shared: Arc<ReactorShared>,
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<u32>>,
-    /// fd number -> slab index + 1 (0: none), for `wait_readable` on a registered fd.
+    /// fd number -> table index + 1 (0: none), for `wait_readable` on a registered fd.
     by_fd: RefCell<Vec<u32>>,
+    /// Waits parked on some entry's readiness now (live [`FdWaiter`]s): while there
+    /// are any, the hub polls instead of reporting a deadlock.
+    waiters: Cell<usize>,
+    /// The wakes one dispatch collects, made after the table's borrow is released;
+    /// kept between polls for its capacity.
+    wakes: RefCell<Vec<Waker>>,
 }
 
 impl Reactor {
-    pub(crate) fn new(registry: &Registry) -> io::Result<Reactor> {
+    pub(super) fn new(registry: &Registry) -> io::Result<Reactor> {
         Ok(Reactor {
             shared: Arc::new(ReactorShared {
                 registry: registry.try_clone()?,
@@ -136,55 +149,67 @@ impl Reactor {
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             by_fd: RefCell::new(Vec::new()),
+            waiters: Cell::new(0),
+            wakes: RefCell::new(Vec::new()),
         })
     }
 
+    /// Parked IO waits now.
+    #[inline]
+    pub(super) fn waiters(&self) -> usize {
+        self.waiters.get()
+    }
+
     /// Wakes the waiters of every event's registration. Called by the hub after each
-    /// poll, before any greenlet runs, so no entry changes while a batch is handled.
-    pub(crate) fn dispatch(&self, events: &mio::Events) {
+    /// poll, before any greenlet runs. The wakes are collected while the table is
+    /// borrowed and made once it is not, so a wake can never reach into the table.
+    pub(super) fn dispatch(&self, events: &mio::Events) {
         if self.shared.has_orphans.load(Ordering::Acquire) {
             self.reap_orphans();
         }
-        let mut slots = self.slots.borrow_mut();
-        for ev in events.iter() {
-            let (index, generation) = split(ev.token());
-            let Some(Slot {
-                generation: g,
-                entry: Some(entry),
-            }) = slots.get_mut(index)
-            else {
-                continue; // The hub's own waker, or a registration removed since.
-            };
-            if *g != generation {
-                continue;
-            }
-            let error = ev.is_error();
-            // Most edges wake nobody (EPOLLOUT after each ACK): skip empty lists.
-            if error || ev.is_read_closed() {
-                entry.hints |= CLOSED_HINT;
-            }
-            if ev.is_priority() {
-                entry.hints |= URGENT_HINT;
-            }
-            if error || ev.is_readable() || ev.is_read_closed() || ev.is_priority() {
-                entry.hints |= READ_HINT;
-                if !entry.readers.is_empty() {
-                    entry.readers.drain(..).for_each(Waker::wake);
+        let mut wakes = std::mem::take(&mut *self.wakes.borrow_mut());
+        {
+            let mut slots = self.slots.borrow_mut();
+            for ev in events.iter() {
+                let (index, generation) = split(ev.token());
+                let Some(Slot {
+                    generation: g,
+                    entry: Some(entry),
+                }) = slots.get_mut(index)
+                else {
+                    continue; // The hub's own waker, or a registration removed since.
+                };
+                if *g != generation {
+                    continue;
                 }
-            }
-            if error || ev.is_writable() || ev.is_write_closed() {
-                entry.hints |= WRITE_HINT;
-                if !entry.writers.is_empty() {
-                    entry.writers.drain(..).for_each(Waker::wake);
+                let error = ev.is_error();
+                if error || ev.is_read_closed() {
+                    entry.hints |= CLOSED_HINT;
+                }
+                if ev.is_priority() {
+                    entry.hints |= URGENT_HINT;
+                }
+                // Most edges wake nobody (EPOLLOUT after each ACK): skip empty lists.
+                if error || ev.is_readable() || ev.is_read_closed() || ev.is_priority() {
+                    entry.hints |= READ_HINT;
+                    wakes.append(&mut entry.readers);
+                }
+                if error || ev.is_writable() || ev.is_write_closed() {
+                    entry.hints |= WRITE_HINT;
+                    wakes.append(&mut entry.writers);
                 }
             }
         }
+        for w in wakes.drain(..) {
+            w.wake();
+        }
+        *self.wakes.borrow_mut() = wakes;
     }
 
     /// Whether a stream read should park before trying: its last read came back
     /// short (the socket was drained then) and no edge has come since.
     #[inline]
-    fn read_drained(&self, token: Token) -> bool {
+    pub(crate) fn read_drained(&self, token: Token) -> bool {
         self.get(token, |e| {
             e.hints & (READ_HINT | CLOSED_HINT | URGENT_HINT) == 0
         })
@@ -195,12 +220,42 @@ impl Reactor {
     /// moment, and any data after it brings a new edge (Linux reports an edge-triggered
     /// event for every arrival, not only on empty-to-ready).
     #[inline]
-    fn mark_drained(&self, token: Token) {
+    pub(crate) fn mark_drained(&self, token: Token) {
         self.get(token, |e| {
             if e.hints & (CLOSED_HINT | URGENT_HINT) == 0 {
                 e.hints &= !READ_HINT;
             }
         });
+    }
+
+    /// Whether `token`'s registration still exists.
+    pub(crate) fn is_registered(&self, token: Token) -> bool {
+        self.get(token, |_| ()).is_some()
+    }
+
+    /// Registers `waker` to be woken at `token`'s next edge in `dir` (or when the
+    /// registration is closed), until the returned guard is dropped. Clears the
+    /// direction's hint: the caller saw the fd not ready. `Err` if the registration
+    /// is gone.
+    pub(crate) fn add_waiter(
+        &self,
+        token: Token,
+        dir: Direction,
+        waker: Waker,
+    ) -> Result<FdWaiter<'_>, ()> {
+        let bit = hint_bit(dir);
+        self.get(token, |e| {
+            e.hints &= !bit;
+            e.waiters(dir).push(waker);
+        })
+        .ok_or(())?;
+        self.waiters.set(self.waiters.get() + 1);
+        Ok(FdWaiter {
+            reactor: self,
+            token,
+            dir,
+            waker,
+        })
     }
 
     fn get<R>(&self, token: Token, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
@@ -239,7 +294,7 @@ impl Reactor {
     /// the token and whether the fd may be ready (false only when a waiter saw it not
     /// ready and no edge came since). `EPERM` means epoll cannot watch this kind of
     /// fd (a regular file): it is always ready.
-    fn acquire(&self, fd: RawFd, dir: Direction) -> io::Result<(Token, bool)> {
+    pub(crate) fn acquire(&self, fd: RawFd, dir: Direction) -> io::Result<(Token, bool)> {
         let index = {
             let mut slots = self.slots.borrow_mut();
             let index = match self.free.borrow_mut().pop() {
@@ -268,10 +323,7 @@ impl Reactor {
         let generation = self.slots.borrow()[index as usize].generation;
         let token = token_of(index, generation);
         // Priority too (EPOLLPRI): TCP urgent data must be seen (see `URGENT_HINT`).
-        #[cfg(any(target_os = "linux", target_os = "android"))]
         let interest = Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY;
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let interest = Interest::READABLE | Interest::WRITABLE;
         match self
             .shared
             .registry
@@ -288,7 +340,7 @@ impl Reactor {
             }
             Err(e) => {
                 self.free_index(index);
-                if e.raw_os_error() == Some(libc::EEXIST)
+                if e.raw_os_error() == Some(errno::EEXIST)
                     && let Some(old) = self.by_fd(fd)
                 {
                     let generation = self.slots.borrow()[old as usize].generation;
@@ -307,7 +359,7 @@ impl Reactor {
     }
 
     /// Drops one reference; the last one deregisters the fd.
-    fn release(&self, token: Token) {
+    pub(crate) fn release(&self, token: Token) {
         let last = self.get(token, |e| {
             e.refs -= 1;
             e.refs == 0
@@ -319,14 +371,14 @@ impl Reactor {
 
     /// Removes a registration whatever its references: its fd is about to be closed.
     /// Waiters wake and find it gone.
-    fn close(&self, token: Token) {
-        if self.get(token, |_| ()).is_some() {
+    pub(crate) fn close(&self, token: Token) {
+        if self.is_registered(token) {
             self.close_index(split(token).0 as u32, true);
         }
     }
 
     /// Removes this hub's registration of `fd`, if any: the fd is about to be closed.
-    fn close_fd(&self, fd: RawFd) {
+    pub(crate) fn close_fd(&self, fd: RawFd) {
         if let Some(index) = self.by_fd(fd) {
             self.close_index(index, true);
         }
@@ -343,6 +395,7 @@ impl Reactor {
             self.set_by_fd(entry.fd, None);
         }
         self.free_index(index);
+        // The entry is out of the table: these wakes cannot reach into it.
         entry.readers.drain(..).for_each(Waker::wake);
         entry.writers.drain(..).for_each(Waker::wake);
     }
@@ -363,7 +416,7 @@ impl Reactor {
             std::mem::take(&mut *o)
         };
         for token in orphans {
-            if self.get(token, |_| ()).is_some() {
+            if self.is_registered(token) {
                 // The other thread already deregistered it from epoll.
                 self.close_index(split(token).0 as u32, false);
             }
@@ -371,73 +424,21 @@ impl Reactor {
     }
 }
 
-fn hint_bit(dir: Direction) -> u8 {
-    match dir {
-        Direction::Read => READ_HINT,
-        Direction::Write => WRITE_HINT,
-    }
-}
-
-/// The error a waiter gets when the fd it waits on is closed under it.
-pub(crate) fn closed_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionAborted,
-        "greenlet: the file descriptor was closed while waiting on it",
-    )
-}
-
-/// Parks the running context until `token`'s fd reports readiness in `dir`, the
-/// deadline passes (`Ok`: the caller looks at the clock), or the registration is
-/// closed (`Err`). Unwinds on kill or `with_timeout`, leaving nothing behind.
-fn wait(
-    hub: &'static Hub,
-    token: Token,
-    dir: Direction,
-    deadline: Option<Instant>,
-    reason: &'static str,
-) -> io::Result<()> {
-    let waker = hub.waker();
-    let bit = hint_bit(dir);
-    hub.reactor
-        .get(token, |e| {
-            e.hints &= !bit;
-            e.waiters(dir).push(waker);
-        })
-        .ok_or_else(closed_error)?;
-    let guard = WaitGuard {
-        hub,
-        token,
-        dir,
-        waker,
-        timer: deadline.map(|d| hub.add_timer(d, TimerAction::Wake(waker))),
-    };
-    hub.io_refs.set(hub.io_refs.get() + 1);
-    hub.park(reason);
-    drop(guard);
-    match hub.reactor.get(token, |_| ()) {
-        Some(()) => Ok(()),
-        None => Err(closed_error()),
-    }
-}
-
-/// Undoes a wait's side effects, however the wait ended.
-struct WaitGuard {
-    hub: &'static Hub,
+/// A waker registered on an fd's readiness ([`Reactor::add_waiter`]); dropping it
+/// removes the waker, however the wait ended.
+pub(crate) struct FdWaiter<'a> {
+    reactor: &'a Reactor,
     token: Token,
     dir: Direction,
     waker: Waker,
-    timer: Option<TimerKey>,
 }
 
-impl Drop for WaitGuard {
+impl Drop for FdWaiter<'_> {
     fn drop(&mut self) {
-        let hub = self.hub;
-        hub.io_refs.set(hub.io_refs.get() - 1);
-        if let Some(key) = self.timer {
-            hub.cancel_timer(key);
-        }
+        let r = self.reactor;
+        r.waiters.set(r.waiters.get() - 1);
         let (waker, dir) = (self.waker, self.dir);
-        hub.reactor.get(self.token, |e| {
+        r.get(self.token, |e| {
             let list = e.waiters(dir);
             if let Some(i) = list.iter().position(|w| *w == waker) {
                 list.swap_remove(i);

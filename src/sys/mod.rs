@@ -1,0 +1,29 @@
+//! The bottom layer: every direct call into the C library, every raw syscall and
+//! every platform choice of the crate lives here, and nothing here names anything
+//! of the crate above it.
+//!
+//! The backend's contract: Linux (or Android), where the crate relies on epoll
+//! (through mio), `accept4` with `SOCK_NONBLOCK`, `MSG_NOSIGNAL`, `membarrier(2)`
+//! (owner mode falls back to locks without it), `MADV_GUARD_INSTALL` guard pages
+//! (falling back to `mprotect` before Linux 6.13), `/proc/self/task`, and a
+//! `SIGSEGV` handler on an alternate signal stack. Functions here are thin: they
+//! make the call, turn `-1` into an `io::Error`, and say in `# Safety` what the
+//! caller must guarantee when misuse could corrupt memory.
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!(
+    "greenlet supports Linux (and Android) only: it relies on epoll, accept4, MSG_NOSIGNAL, \
+     membarrier and Linux guard pages; see src/sys/mod.rs for the backend's contract"
+);
+
+pub(crate) mod fd;
+pub(crate) mod mem;
+pub(crate) mod membarrier;
+pub(crate) mod signal;
+pub(crate) mod socket;
+pub(crate) mod thread;
+
+/// The errno values the layers above compare errors with.
+pub(crate) mod errno {
+    pub(crate) use libc::{EAGAIN, EEXIST, EPERM};
+}
