@@ -5,10 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::hub::Hub;
 
-/// `now + d`, or `None` when that is too far to represent ("never").
-pub(crate) fn deadline(d: Duration) -> Option<Instant> {
-    Instant::now().checked_add(d)
-}
+pub(crate) use crate::hub::deadline;
 
 /// Blocks the running greenlet (or thread) for at least `d`; other greenlets run
 /// meanwhile. `sleep(Duration::ZERO)` is [`yield_now`]. A duration too large to

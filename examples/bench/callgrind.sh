@@ -3,14 +3,14 @@
 # `bench --child count KIND N` at N = 100,000 and 200,000 and prints
 # (Ir(200k) - Ir(100k)) / 100,000, which cancels setup and teardown.
 #
-#   examples/bench/callgrind.sh [KIND...]     KIND: yield raw event channel (default: all)
+#   examples/bench/callgrind.sh [KIND...]     KIND: yield raw event channel spawn (default: all)
 #
 # Needs valgrind. Not run by .ci (valgrind is not part of a fresh clone's toolchain).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 kinds=("$@")
-[ ${#kinds[@]} -gt 0 ] || kinds=(yield raw event channel)
+[ ${#kinds[@]} -gt 0 ] || kinds=(yield raw event channel spawn)
 small=100000
 big=200000
 

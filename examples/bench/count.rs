@@ -1,7 +1,8 @@
 //! `--child count KIND N`: one hot loop run N times and nothing else, for
 //! `valgrind --tool=callgrind` to count its instructions (`callgrind.sh` runs it).
 //!
-//! The loop bodies are those of the timed scenarios: `yield` is scenario 2 (`switch`)
+//! The loop bodies are those of the timed scenarios: `spawn` is scenario 1 at N =
+//! 1,000 (per greenlet), `yield` is scenario 2 (`switch`)
 //! with two greenlets, `raw`, `event` and `channel` are the greenlet side of
 //! scenario 3 (`ping-pong`, module `sync`; `raw` uses its very `Side`). Each loop
 //! also checks a count, a few instructions per round trip, so that a loop that stops
@@ -18,7 +19,7 @@ use super::sync::Side;
 
 /// Entry point of `--child count KIND N`; `args` is `[KIND, N]`.
 pub(super) fn child(args: &[String]) {
-    let usage = "usage: bench --child count yield|raw|event|channel N";
+    let usage = "usage: bench --child count yield|raw|event|channel|spawn N";
     let kind = args.first().map(String::as_str).expect(usage);
     let n: usize = args.get(1).and_then(|n| n.parse().ok()).expect(usage);
     let n = black_box(n);
@@ -27,9 +28,27 @@ pub(super) fn child(args: &[String]) {
         "raw" => raw(n),
         "event" => event(n),
         "channel" => channel(n),
+        "spawn" => spawn_join(n),
         other => panic!("unknown count kind {other:?}; {usage}"),
     }
     println!("count {kind} {n}: ok");
+}
+
+/// Scenario 1 (`spawn`) at N = 1,000: n greenlets in batches of 1,000, each batch
+/// spawned, then joined with `joinall`; "per round trip" is per greenlet.
+fn spawn_join(n: usize) {
+    const BATCH: usize = 1000;
+    let mut done = 0;
+    while done < n {
+        let k = BATCH.min(n - done);
+        let gs: Vec<_> = (0..k).map(|_| greenlet::spawn(|| black_box(()))).collect();
+        let finished = greenlet::joinall(gs)
+            .into_iter()
+            .filter(Result::is_ok)
+            .count();
+        assert_eq!(finished, k, "a greenlet did not finish");
+        done += k;
+    }
 }
 
 /// Runs `a` and `b` as two greenlets on this hub and joins them.

@@ -61,7 +61,7 @@ impl Builder {
         let header = g.header();
         // With no representable deadline ("never") it waits until killed. The timer
         // queues it; a kill before then cancels the timer (`Header::kill_nowait`).
-        let timer = crate::time::deadline(delay).map(|d| hub.start_later(d, header.task.slot()));
+        let timer = crate::hub::deadline(delay).map(|d| hub.start_later(d, header.task.slot()));
         header.delay(timer);
         Ok(g)
     }

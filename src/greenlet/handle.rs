@@ -52,7 +52,7 @@ impl<T> Greenlet<T> {
 impl<T> Drop for Greenlet<T> {
     fn drop(&mut self) {
         // SAFETY: the handle owns one count of this live task.
-        unsafe { hub::release(self.ptr.cast()) }
+        unsafe { hub::release(super::raw::task_of(self.ptr)) }
     }
 }
 
@@ -87,7 +87,7 @@ impl<T: 'static> Greenlet<T> {
     /// Waits at most `timeout` for the greenlet to finish; returns whether it has.
     /// The greenlet is not disturbed (gevent's `join(timeout)`).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_deadline(crate::time::deadline(timeout))
+        self.wait_deadline(crate::hub::deadline(timeout))
     }
 
     #[inline]

@@ -69,21 +69,20 @@ impl Lifecycle {
     }
 }
 
-/// The non-generic part of a greenlet, shared by the hub (through its first field)
+/// The non-generic part of a greenlet, shared by the hub (through its `task` field)
 /// and the handle.
 ///
-/// It is the first field of the greenlet's allocation (`Inner<T>`, `repr(C)`), and
-/// the hub's `Task` is its own first field, so a pointer to any of them is a pointer
-/// to all. Kept small, because a burst of greenlets touches every one of them several
-/// times (spawn, run, join) and at 10,000 greenlets they no longer fit in the cache:
-/// the hub's part fills the first two cache lines with what a switch touches, and
-/// what few greenlets use (a name, a `spawn_later` timer, joiners waiting for a
-/// running greenlet) is boxed on first use. The layout is in `arch/hub.md`, "A
-/// greenlet's memory".
+/// It is the first field of the greenlet's allocation (`Inner<T>`, `repr(C)`), so a
+/// pointer to one is a pointer to the other; the hub's `Task` sits `TASK_OFFSET`
+/// bytes in. Kept small, because a burst of greenlets touches every one of them
+/// several times (spawn, run, join) and at 10,000 greenlets they no longer fit in
+/// the cache: what every pass touches shares the first cache line, the coroutine the
+/// second, and what few greenlets use (a name, a `spawn_later` timer, joiners
+/// waiting for a running greenlet) is boxed on first use. The layout is in
+/// `arch/hub.md`, "A greenlet's memory".
 #[repr(C)]
 pub(crate) struct Header {
-    /// The hub's part: run-queue link, counts, coroutine, wait state.
-    pub(crate) task: Task,
+    // ---- first cache line: what every pass over a greenlet touches ----
     lifecycle: Cell<Lifecycle>,
     /// When it finished, as a per-thread sequence number (for `JoinAll`).
     finish_seq: Cell<u64>,
@@ -92,6 +91,34 @@ pub(crate) struct Header {
     /// The rarely used part, boxed on first use.
     cold: OnceCell<Box<Cold>>,
     pub(crate) id: GreenletId,
+    /// The hub's part (run-queue link, counts, coroutine, wait state), from the end
+    /// of the first cache line to the middle of the third: its link, counts and
+    /// vtable share the first line with the fields above, its coroutine fills the
+    /// second and its wait state starts the third (`TASK_OFFSET`).
+    pub(crate) task: Task,
+}
+
+/// Where the hub's part sits in a greenlet's allocation (the header is first in
+/// `Inner<T>` and `Spawned<T, F>`, so the offset is the same from all three).
+const TASK_OFFSET: usize = std::mem::offset_of!(Header, task);
+
+/// The hub's part of the greenlet allocation at `p` (a `Header`, `Inner<T>` or
+/// `Spawned<T, F>`: `repr(C)` prefixes of one another).
+#[inline(always)]
+pub(super) fn task_of<X>(p: NonNull<X>) -> NonNull<Task> {
+    // SAFETY: the allocation holds a header at its start, so the task lies inside it.
+    unsafe { p.byte_add(TASK_OFFSET) }.cast()
+}
+
+/// The allocation a task belongs to, as a pointer to its start.
+///
+/// # Safety
+/// `p` must be the `task` field of a live greenlet `Header` (every task this crate
+/// makes is one, in [`create`]), with the provenance of the whole allocation.
+#[inline(always)]
+unsafe fn allocation_of(p: NonNull<Task>) -> NonNull<Header> {
+    // SAFETY: by the contract the header starts TASK_OFFSET bytes before.
+    unsafe { p.byte_sub(TASK_OFFSET) }.cast()
 }
 
 /// What few greenlets need: boxed on first use, so that it costs the others one
@@ -140,6 +167,7 @@ impl Drop for Joiner<'_> {
 }
 
 /// Numbers finished greenlets of this thread in the order they finished.
+#[inline]
 fn next_finish_seq() -> u64 {
     thread_local! { static NEXT: Cell<u64> = const { Cell::new(0) }; }
     NEXT.with(|n| {
@@ -157,8 +185,8 @@ impl Header {
     /// task this crate makes is one, in [`create`]).
     #[inline]
     pub(crate) unsafe fn from_task(task: &Task) -> &Header {
-        // SAFETY: `task` is the first field of a `repr(C)` Header, by the contract.
-        unsafe { &*(task as *const Task).cast::<Header>() }
+        // SAFETY: by the contract; the header lives at least as long as its field.
+        unsafe { allocation_of(NonNull::from(task)).as_ref() }
     }
 
     #[inline]
@@ -371,11 +399,10 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
     };
 
     /// # Safety
-    /// `p` must point to a live `Spawned<T, F>`.
+    /// `p` must be the task of a live `Spawned<T, F>`.
     unsafe fn this<'a>(p: NonNull<Task>) -> &'a Spawned<T, F> {
-        // SAFETY: by the contract; the task is the first field of the header, which
-        // is the first field of the first field.
-        unsafe { p.cast::<Spawned<T, F>>().as_ref() }
+        // SAFETY: by the contract; the header is the first field of the first field.
+        unsafe { allocation_of(p).cast::<Spawned<T, F>>().as_ref() }
     }
 
     /// Takes the closure if it is still there, moving the lifecycle to `next`.
@@ -393,15 +420,17 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
 
     /// # Safety
     /// `p` must point to a live `Spawned<T, F>` that has not started.
-    unsafe fn start(p: NonNull<Task>, hub: &Hub) -> Option<Coro> {
+    unsafe fn start(p: NonNull<Task>, hub: &Hub, coro: &mut Option<Coro>) {
         // SAFETY: by the contract.
         let this = unsafe { Self::this(p) };
-        let f = this.take_closure(Lifecycle::Started)?;
+        let Some(f) = this.take_closure(Lifecycle::Started) else {
+            return; // Cancelled: nothing to run.
+        };
         let header = &this.inner.header;
         let stack = hub.stacks.borrow_mut().take_reserved(header.stack_size());
         header.task.set_stack_limit(stack.limit_addr());
         let inner_ptr: *const Inner<T> = &this.inner;
-        Some(Coroutine::with_stack(
+        *coro = Some(Coroutine::with_stack(
             stack,
             move |y: &Yielder<(), ()>, ()| {
                 // SAFETY: `Inner` outlives the coroutine running this closure: the hub's
@@ -415,7 +444,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
                 let r = r.map_err(|payload| inner.error_from(payload));
                 inner.result.set(Some(r));
             },
-        ))
+        ));
     }
 
     /// # Safety
@@ -430,8 +459,8 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
     /// # Safety
     /// `p` must point to a live `Spawned<T, F>` that has not started.
     unsafe fn cancel(p: NonNull<Header>) {
-        // SAFETY: by the contract.
-        let this = unsafe { Self::this(p.cast()) };
+        // SAFETY: by the contract; the header starts the allocation.
+        let this = unsafe { p.cast::<Spawned<T, F>>().as_ref() };
         drop(this.take_closure(Lifecycle::Cancelled));
         this.inner.result.set(Some(Err(this.inner.killed())));
     }
@@ -455,7 +484,8 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
         // SAFETY: by the contract. The closure of a greenlet that never ran and was
         // never killed is still there (`drop_in_place` leaves it).
         drop(unsafe { Self::this(p) }.take_closure(Lifecycle::Cancelled));
-        let p = p.cast::<Spawned<T, F>>();
+        // SAFETY: by the contract, the task of a `Spawned<T, F>`.
+        let p = unsafe { allocation_of(p) }.cast::<Spawned<T, F>>();
         // SAFETY: nothing refers to it any more, so it may be dropped in place, once;
         // its memory came from the block cache with this layout (`create`).
         unsafe {
@@ -490,6 +520,7 @@ unsafe fn free_block(p: NonNull<u8>, layout: Layout) {
 
 /// Allocates a greenlet (header, result slot and closure in one block) and puts it
 /// in the hub's slab, `New`, not yet queued. Returns a counted pointer for its handle.
+#[inline]
 pub(crate) fn create<F, T>(
     hub: &Hub,
     name: Option<String>,
@@ -533,7 +564,7 @@ where
     unsafe { ptr.as_ptr().write(value) };
     // SAFETY: the task was made with two counts (`Task::new`): this one goes to the
     // slab, the other to the caller's handle.
-    hub.insert(unsafe { TaskRef::from_counted(ptr.cast()) });
+    hub.insert(unsafe { TaskRef::from_counted(task_of(ptr)) });
     Ok(ptr.cast())
 }
 
@@ -557,15 +588,11 @@ mod tests {
             "{}",
             spawned_size(&move || x)
         );
+        assert_eq!(TASK_OFFSET, 40, "the greenlet's own fields come first");
         assert_eq!(
-            std::mem::size_of::<Task>(),
-            128,
-            "the hub's part is the first two lines"
-        );
-        assert_eq!(
-            std::mem::offset_of!(Header, lifecycle),
-            128,
-            "the third line starts with the lifecycle"
+            std::mem::size_of::<Header>(),
+            168,
+            "the hub's part ends the header, 40 bytes into the third line"
         );
     }
 }

@@ -49,7 +49,7 @@ pub(crate) use reactor::{Direction, Reactor, ReactorShared};
 use runq::RunQueue;
 use slab::Slab;
 pub(crate) use task::{Coro, Task, TaskRef, TaskVTable, release};
-pub(crate) use timer::TimerKey;
+pub(crate) use timer::{TimerKey, deadline};
 pub(crate) use waker::Shared;
 use waker::{FREE_SHARED, Inbox};
 pub use waker::{RemoteGuard, Waker};

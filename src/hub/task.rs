@@ -1,6 +1,6 @@
 //! Tasks: the part of a greenlet the hub runs, schedules and reports on, and the
 //! counted reference the slab holds. The greenlet layer builds its `Header` around a
-//! [`Task`] (its first field) and fills in a [`TaskVTable`]; the hub never names
+//! [`Task`] (one of its fields) and fills in a [`TaskVTable`]; the hub never names
 //! anything of that layer.
 
 use std::cell::{Cell, RefCell};
@@ -26,10 +26,12 @@ pub(crate) type Coro = Coroutine<(), (), (), PooledStack>;
 /// `start` and `cancel` only before the task has started; `finished` once, after the
 /// coroutine returned; `abandon` once, at teardown, after the coroutine was dropped.
 pub(crate) struct TaskVTable {
-    /// Builds the coroutine for the task's first run (taking what it will run and the
-    /// stack reserved for it), or `None` if it was cancelled before it ever ran: its
-    /// run-queue entry was a tombstone, and the hub frees its slot.
-    pub(crate) start: unsafe fn(NonNull<Task>, &Hub) -> Option<Coro>,
+    /// Builds the coroutine for the task's first run into the given slot (taking
+    /// what it will run and the stack reserved for it), or leaves the slot empty if
+    /// the task was cancelled before it ever ran: its run-queue entry was a
+    /// tombstone, and the hub frees its slot. (Built in place: a coroutine moved
+    /// through a return value costs a stalled store-to-load forward per spawn.)
+    pub(crate) start: unsafe fn(NonNull<Task>, &Hub, &mut Option<Coro>),
     /// The coroutine has returned; its stack is back in the pool and the slab has let
     /// go of the task.
     pub(crate) finished: unsafe fn(NonNull<Task>),
@@ -41,10 +43,11 @@ pub(crate) struct TaskVTable {
     pub(crate) describe: unsafe fn(NonNull<Task>) -> String,
 }
 
-/// The hub's part of a greenlet: the first field of the greenlet's `repr(C)` header,
-/// so that a pointer to one is a pointer to the other. Two cache lines: what a
-/// switch touches (the queue link, the yielder, the coroutine, the wait state) and
-/// nothing else. Every field is touched by the hub's thread only.
+/// The hub's part of a greenlet: a field of the greenlet's `repr(C)` header, which
+/// the layer above finds again from a pointer to this (every pointer the hub hands
+/// it is derived from the whole allocation). 128 bytes: what a switch touches (the
+/// queue link, the yielder, the coroutine, the wait state) and nothing else. Every
+/// field is touched by the hub's thread only.
 #[repr(C)]
 pub(crate) struct Task {
     /// Its place in the run queue. First: the queue links tasks through it.
@@ -142,10 +145,7 @@ impl Task {
         if coro.is_none() {
             // SAFETY: a live task of this vtable (the slab holds a count while it is
             // queued), which has not started: its coroutine was never built.
-            match unsafe { (self.vtable.start)(NonNull::from(self), hub) } {
-                Some(c) => *coro = Some(c),
-                None => return Resumed::Cancelled,
-            }
+            unsafe { (self.vtable.start)(NonNull::from(self), hub, &mut coro) };
         }
         let Some(c) = coro.as_mut() else {
             return Resumed::Cancelled;

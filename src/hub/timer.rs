@@ -2,7 +2,7 @@
 //! timed joins, timed lock and queue operations, IO timeouts) parks through it, and
 //! its `TimerGuard` is the one thing that cancels a timer.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::ctx::Ctx;
 use super::interrupt::Interrupt;
@@ -16,6 +16,11 @@ pub(super) enum TimerAction {
     Interrupt { slot: u32, id: u64 },
     /// Queues a greenlet spawned with `spawn_later` (`start_later`).
     Start(u32),
+}
+
+/// `now + d`, or `None` when that is too far to represent ("never").
+pub(crate) fn deadline(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
 }
 
 /// A timer's key: its deadline, then the order timers were set in, so that equal
@@ -90,16 +95,26 @@ impl Hub {
     /// Returns true if the deadline passed (its timer fired); false if the wait was
     /// ended by the waker. Either way the timer is gone when this returns or unwinds.
     /// The caller re-checks what it waits for, as after any park.
-    #[inline]
+    ///
+    /// Without a deadline this is `park`, inlined as `park` is (see `Hub::yield_now`
+    /// on why frames between a wait and its switch cost).
+    #[inline(always)]
     pub(crate) fn park_until(
         &'static self,
         reason: &'static str,
         deadline: Option<Instant>,
     ) -> bool {
-        let Some(deadline) = deadline else {
-            self.park(reason);
-            return false;
-        };
+        match deadline {
+            None => {
+                self.park(reason);
+                false
+            }
+            Some(deadline) => self.park_timed(reason, deadline),
+        }
+    }
+
+    #[inline(never)]
+    fn park_timed(&'static self, reason: &'static str, deadline: Instant) -> bool {
         let ctx = self.current_ctx();
         let key = self.add_timer(
             deadline,
