@@ -197,15 +197,17 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
         let hub = Hub::try_current();
-        if let Some(hub) = hub
+        let r = if let Some(hub) = hub
             && let Some(token) = self.home_token(hub)
             && hub.reactor.read_drained(token)
             && !(Opts::any_customized() && self.opts.nonblocking())
         {
-            return self.io_slow(Direction::Read, None, &mut op);
-        }
-        let r = self.do_io(Direction::Read, &mut op);
-        // The token again: the read may have registered the fd just now.
+            self.io_slow(Direction::Read, None, &mut op)
+        } else {
+            self.do_io(Direction::Read, &mut op)
+        };
+        // Whichever way it went, a short read drained the socket again. The token
+        // again: the read may have registered the fd just now.
         if let Ok(n) = r
             && n > 0
             && n < len
