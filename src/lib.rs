@@ -113,4 +113,13 @@ pub mod __private {
     //! Knobs for the project's own tests. Not part of the API.
     pub use crate::stack::force_mprotect_guards;
     pub use crate::sync::raw::disable_owner_mode;
+
+    /// Whether the hub `w` belongs to is alive and polls with no deadline: nothing on it
+    /// is runnable, no timer is pending, so every context on it is parked until a
+    /// remote wake (or IO). Lets a test on another thread wait until a waiter is
+    /// parked before it wakes it. The flag is set just before the hub's deadlock check
+    /// and poll, so `true` means "about to block", not yet "blocked in the poll".
+    pub fn hub_waits_for_remote(w: &crate::wake::Waker) -> bool {
+        w.hub_waits_for_remote()
+    }
 }

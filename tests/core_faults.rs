@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use support::child::{CHILD_OK, is_child, run_child};
+use support::parked::HubProbe;
 
 use greenlet::{Builder, Greenlet};
 
@@ -246,43 +247,41 @@ fn deadlock_plain_park_on_a_thread_without_greenlets() {
     assert_contains(&stderr, &["deadlock", "x marks the spot"]);
 }
 
+/// A thread wakes, once the hub sleeps in its poll (its deadlock check passed over
+/// the wait), and returns when it woke; the park must return after that, and
+/// promptly.
+fn park_woken_by_a_thread_once_parked() {
+    let w = greenlet::wake::waker();
+    let guard = w.expect_remote();
+    let hub = HubProbe::here();
+    let t = std::thread::spawn(move || {
+        hub.wake_once_parked(|| {
+            let woke = Instant::now();
+            w.wake();
+            drop(guard);
+            woke
+        })
+    });
+    greenlet::wake::park("a std::thread's signal");
+    let back = Instant::now();
+    let woke = t.join().unwrap();
+    assert!(back >= woke, "park returned before the wake");
+    assert_not_early_nor_absurdly_late(back - woke, Duration::ZERO);
+}
+
 #[test]
 fn remote_waker_with_guard_is_not_a_deadlock() {
     const NAME: &str = "remote_waker_with_guard_is_not_a_deadlock";
-    const DELAY: Duration = Duration::from_millis(50);
     if is_child(NAME) {
         // The thread's own stack waits for a std::thread.
-        let w = greenlet::wake::waker();
-        let guard = w.expect_remote();
-        let start = Instant::now();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(DELAY);
-            w.wake();
-            drop(guard);
-        });
-        greenlet::wake::park("a std::thread's signal");
-        assert_not_early_nor_absurdly_late(start.elapsed(), DELAY);
-        t.join().unwrap();
+        park_woken_by_a_thread_once_parked();
 
         // A greenlet waits for a std::thread while the root joins the greenlet.
         let g = Builder::new()
             .name("waits-for-thread")
-            .spawn(|| {
-                let w = greenlet::wake::waker();
-                let guard = w.expect_remote();
-                let t = std::thread::spawn(move || {
-                    std::thread::sleep(DELAY);
-                    w.wake();
-                    drop(guard);
-                });
-                let start = Instant::now();
-                greenlet::wake::park("a std::thread's signal");
-                let waited = start.elapsed();
-                t.join().unwrap();
-                waited
-            })
+            .spawn(park_woken_by_a_thread_once_parked)
             .unwrap();
-        assert_not_early_nor_absurdly_late(g.join().unwrap(), DELAY);
+        g.join().unwrap();
         eprintln!("{CHILD_OK}");
         return;
     }
@@ -300,10 +299,10 @@ fn remote_guard_dropped_without_a_wake_reports_deadlock() {
     if is_child(NAME) {
         let w = greenlet::wake::waker();
         let guard = w.expect_remote();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            drop(guard);
-        });
+        let hub = HubProbe::here();
+        // Dropped while the hub sleeps in its poll: the drop itself must wake it to
+        // re-check (at park time the guard still counted).
+        let t = std::thread::spawn(move || hub.wake_once_parked(|| drop(guard)));
         greenlet::wake::park("a thread that gives up");
         t.join().unwrap();
         eprintln!("{CHILD_OK}");
@@ -351,11 +350,15 @@ fn stale_remote_guard_of_a_dead_hub_does_not_cancel_a_live_one() {
         .unwrap();
         let w = greenlet::wake::waker();
         let guard = w.expect_remote();
-        // One stale guard goes before the wait starts, one while it is under way.
+        let hub = HubProbe::here();
+        // One stale guard goes before the wait starts, one while it is under way (the
+        // hub asleep in its poll, where a miscounted drop would poke it to re-check).
         drop(stale);
         let start = Instant::now();
         let t = std::thread::spawn(move || {
-            drop(stale_too);
+            hub.wake_once_parked(|| drop(stale_too));
+            // Not an ordering: the time a wrongly woken hub gets to report a deadlock
+            // before the real wake comes. Nothing positive marks "it did not".
             std::thread::sleep(DELAY);
             w.wake();
             drop(guard);

@@ -11,6 +11,7 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::time::Instant;
 
 use greenlet::{GreenletId, spawn, wake};
+use support::parked::HubProbe;
 use support::{FOREVER, Log, assert_took, ms};
 
 /// Everything a program does with the core, with its checks; returns the ids of the
@@ -229,6 +230,9 @@ fn a_thread_exiting_with_live_greenlets_drops_them_once() {
     assert!(!woke.load(Ordering::SeqCst));
 }
 
+/// The thread wakes only once the greenlet (and the root joining it) are parked and
+/// the hub sleeps in its poll; `woken` is set just before the wake, so a park that
+/// returned before it would find it unset.
 #[test]
 fn a_waker_woken_from_another_thread_wakes_a_parked_greenlet() {
     let log = Log::new();
@@ -236,34 +240,48 @@ fn a_waker_woken_from_another_thread_wakes_a_parked_greenlet() {
     let g = spawn(move || {
         let w = wake::waker();
         let guard = w.expect_remote();
+        let woken = Arc::new(AtomicBool::new(false));
+        let hub = HubProbe::here();
+        let flag = woken.clone();
         let t = std::thread::spawn(move || {
-            std::thread::sleep(ms(20));
-            w.wake();
+            hub.wake_once_parked(|| {
+                flag.store(true, Ordering::SeqCst);
+                w.wake();
+            })
         });
-        let start = Instant::now();
         l.push("parking");
         wake::park("a thread's signal");
+        assert!(
+            woken.load(Ordering::SeqCst),
+            "park returned before the wake"
+        );
         l.push("woken");
         drop(guard);
         t.join().unwrap();
-        start.elapsed()
     });
-    let took = g.join().unwrap();
-    assert!(took >= ms(20), "park returned before the wake: {took:?}");
+    g.join().unwrap();
     assert_eq!(log.get(), ["parking", "woken"]);
 }
 
+/// The same with the thread's own stack parked.
 #[test]
 fn a_waker_woken_from_another_thread_wakes_the_parked_thread() {
     let w = wake::waker();
     let guard = w.expect_remote();
+    let woken = Arc::new(AtomicBool::new(false));
+    let hub = HubProbe::here();
+    let flag = woken.clone();
     let t = std::thread::spawn(move || {
-        std::thread::sleep(ms(20));
-        w.wake();
+        hub.wake_once_parked(|| {
+            flag.store(true, Ordering::SeqCst);
+            w.wake();
+        })
     });
-    let start = Instant::now();
     wake::park("a thread's signal");
-    assert!(start.elapsed() >= ms(20));
+    assert!(
+        woken.load(Ordering::SeqCst),
+        "park returned before the wake"
+    );
     drop(guard);
     t.join().unwrap();
 }

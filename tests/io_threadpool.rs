@@ -1,17 +1,20 @@
 //! The thread pool: values, panics, bounds, retirement, cross-thread wakes.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use greenlet::threadpool::{self, ThreadPool};
+use support::parked::HubProbe;
 
 #[test]
 fn value_comes_back_with_no_timer_armed() {
     // Nothing else on the hub: the only thing that can wake it is the worker's wake.
+    // The job ends only once the caller is parked and the hub sleeps in its poll with
+    // no deadline (so with no timer armed): the wake always finds it there.
+    let hub = HubProbe::here();
     let t = Instant::now();
-    let v = threadpool::apply(|| {
-        std::thread::sleep(Duration::from_millis(50));
-        42
-    });
+    let v = threadpool::apply(move || hub.wake_once_parked(|| 42));
     assert_eq!(v, 42);
     assert!(
         t.elapsed() < Duration::from_millis(500),
@@ -19,11 +22,8 @@ fn value_comes_back_with_no_timer_armed() {
         t.elapsed()
     );
     // Same from a greenlet, while the hub has no timer.
-    let g = greenlet::spawn(|| {
-        threadpool::apply(|| {
-            std::thread::sleep(Duration::from_millis(30));
-            "from a worker"
-        })
+    let g = greenlet::spawn(move || {
+        threadpool::apply(move || hub.wake_once_parked(|| "from a worker"))
     });
     greenlet::yield_now();
     assert_eq!(greenlet::hub_stats().timers, 0);

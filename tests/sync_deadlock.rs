@@ -7,6 +7,8 @@
 //! a child process (this binary re-run with `--exact NAME`) that forks: the forked
 //! process has one thread, like a plain `fn main`.
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -131,16 +133,15 @@ fn deadlock_on_queue_and_event_is_reported() {
 }
 
 /// The same shape as a deadlock, but a thread holds the event and sets it later
-/// without having touched it before: no report.
+/// without having touched it before: no report. It sets only once the hub sleeps in
+/// its poll, that is, once the deadlock check has looked at the wait and let it be.
 #[test]
 fn wait_ended_by_a_later_thread_is_not_reported() {
     if child("wait_ended_by_a_later_thread_is_not_reported", || {
         let ev = Arc::new(Event::new());
         let e = ev.clone();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            e.set();
-        });
+        let hub = support::parked::HubProbe::here();
+        let t = std::thread::spawn(move || hub.wake_once_parked(|| e.set()));
         ev.wait();
         t.join().unwrap();
     }) {

@@ -1,5 +1,7 @@
 //! Event and AsyncResult: gevent-behaviours 1.G.
 
+mod support;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -177,19 +179,15 @@ fn cross_thread_set_wakes_untimed_waiters() {
     }
 }
 
-/// The reverse: the root of this thread waits, untimed, and another thread sets.
+/// The reverse: the root of this thread waits, untimed, and another thread sets once
+/// that wait is parked (the hub asleep in its poll with no deadline).
 #[test]
 fn untimed_wait_in_root_woken_by_thread() {
     let ev = Arc::new(Event::new());
     let e = ev.clone();
-    let started = Arc::new(Event::new());
-    let s = started.clone();
-    let t = std::thread::spawn(move || {
-        s.set();
-        std::thread::sleep(ms(20));
-        e.set();
-    });
-    started.wait();
+    let hub = support::parked::HubProbe::here();
+    let t = std::thread::spawn(move || hub.wake_once_parked(|| e.set()));
     ev.wait();
+    assert!(ev.is_set());
     t.join().unwrap();
 }

@@ -373,28 +373,45 @@ fn spurious_wake_is_tolerated() {
     assert_eq!(g.join().unwrap(), 5);
 }
 
-/// A condition variable between a greenlet and a plain thread.
+/// A condition variable between a greenlet and a plain thread: they take turns,
+/// the thread making the value odd and the greenlet making it even, 100 times each.
+/// Each side records the value it found when its wait ended: a lost or a doubled
+/// hand-off, or a wait that ended without its condition, shows in those records.
 #[test]
 fn condvar_across_threads() {
     use std::sync::Arc;
     let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
     let p = pair.clone();
     let t = std::thread::spawn(move || {
-        for i in 1..=100 {
+        let mut seen = Vec::new();
+        for _ in 0..100 {
             let mut g = p.1.wait_while(p.0.lock(), |n| *n % 2 == 1);
-            *g = 2 * i - 1;
+            seen.push(*g);
+            *g += 1;
             p.1.notify_all();
         }
+        seen
     });
+    let p = pair.clone();
     let g = greenlet::spawn(move || {
-        for i in 1..=100 {
-            let mut g = pair.1.wait_while(pair.0.lock(), |n| *n != 2 * i - 1);
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            let mut g = p.1.wait_while(p.0.lock(), |n| *n % 2 == 0);
+            seen.push(*g);
             *g += 1;
-            pair.1.notify_all();
+            p.1.notify_all();
         }
+        seen
     });
-    g.join().unwrap();
-    t.join().unwrap();
+    let by_greenlet = g.join().unwrap();
+    let by_thread = t.join().unwrap();
+    // The thread found every even value from 0, the greenlet every odd one from 1.
+    assert_eq!(by_thread, (0..100).map(|i| 2 * i).collect::<Vec<u32>>());
+    assert_eq!(
+        by_greenlet,
+        (0..100).map(|i| 2 * i + 1).collect::<Vec<u32>>()
+    );
+    assert_eq!(*pair.0.lock(), 200);
 }
 
 /// A greenlet killed in Condvar::wait leaves the mutex unlocked and its entry gone;

@@ -2,6 +2,8 @@
 //! Mutex, Semaphore and Queue (10,000 operations each, exact totals, no deadlock),
 //! and waits woken from another thread (gevent-behaviours 64, 82).
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -145,7 +147,8 @@ fn semaphore_released_from_another_thread() {
 }
 
 /// An untimed wait in a greenlet of this thread, woken by a plain thread that has
-/// not touched the event before it sets it.
+/// not touched the event before it sets it, once the greenlet (and the root joining
+/// it) are parked: the probe reads the hub, not the event.
 #[test]
 fn untimed_greenlet_wait_woken_by_a_fresh_thread() {
     let ev = Arc::new(Event::new());
@@ -155,10 +158,8 @@ fn untimed_greenlet_wait_woken_by_a_fresh_thread() {
         true
     });
     let e2 = ev.clone();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(20));
-        e2.set();
-    });
+    let hub = support::parked::HubProbe::here();
+    let t = std::thread::spawn(move || hub.wake_once_parked(|| e2.set()));
     assert!(g.join().unwrap());
     t.join().unwrap();
 }

@@ -1,6 +1,8 @@
 //! wait / iwait over greenlets, events, async results and queues (gevent's
 //! `wait(objects, timeout, count)`), and greenlet-local storage.
 
+mod support;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -54,15 +56,14 @@ fn wait_count_and_timeout() {
     assert!(wait(&[], None, None).is_empty());
 }
 
-/// An untimed wait on an Event set by another thread (64, over `wait`).
+/// An untimed wait on an Event set by another thread (64, over `wait`), once the
+/// wait is parked.
 #[test]
 fn wait_woken_from_another_thread() {
     let ev = Arc::new(Event::new());
     let e = ev.clone();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(ms(10));
-        e.set();
-    });
+    let hub = support::parked::HubProbe::here();
+    let t = std::thread::spawn(move || hub.wake_once_parked(|| e.set()));
     let objects: [&dyn Waitable; 1] = [&*ev];
     assert_eq!(wait(&objects, None, None), [0]);
     t.join().unwrap();

@@ -68,6 +68,19 @@ impl Waker {
     }
 }
 
+impl Waker {
+    /// Whether this waker's hub is alive and waiting with no deadline (`waiting_forever`,
+    /// see `Hub::nothing_can_wake`): nothing on it is runnable and no timer is pending,
+    /// so every context of that hub is parked until a remote wake or IO. A test hook
+    /// (`__private::hub_waits_for_remote`), never called by the library.
+    pub(crate) fn hub_waits_for_remote(&self) -> bool {
+        // Under the lock, so that the flag read belongs to this waker's incarnation: a
+        // hub that reuses the `Shared` bumps the incarnation and resets the flag under it.
+        let inbox = self.shared.inbox.lock();
+        inbox.incarnation == self.incarnation && self.shared.waiting_forever.load(Ordering::SeqCst)
+    }
+}
+
 /// Keeps a hub's deadlock check quiet while a wake may still come from another thread.
 #[derive(Debug)]
 pub struct RemoteGuard {

@@ -1,9 +1,11 @@
-//! Helpers shared by the core behaviour tests: an order log, drop counters and a
-//! "not early, not absurdly late" timing check.
+//! Helpers shared by the core behaviour tests: an order log, drop counters, a
+//! "not early, not absurdly late" timing check, child processes (`child`) and waiting
+//! from another thread until a hub is parked (`parked`).
 
 #![allow(dead_code)]
 
 pub mod child;
+pub mod parked;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
