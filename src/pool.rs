@@ -438,12 +438,12 @@ impl Pool {
         I: 'static,
         T: 'static,
     {
-        IMap {
+        IMap(Window {
             pool: self,
             items: items.into_iter(),
             f: Rc::new(f),
-            window: VecDeque::new(),
-        }
+            running: VecDeque::new(),
+        })
     }
 
     /// As [`Pool::imap`], yielding results in the order the tasks finish.
@@ -458,12 +458,12 @@ impl Pool {
         I: 'static,
         T: 'static,
     {
-        IMapUnordered {
+        IMapUnordered(Window {
             pool: self,
             items: items.into_iter(),
             f: Rc::new(f),
-            window: Vec::new(),
-        }
+            running: VecDeque::new(),
+        })
     }
 
     /// Refuses further `spawn`s (they panic); running tasks go on.
@@ -510,13 +510,39 @@ impl fmt::Debug for Pool {
     }
 }
 
-/// The iterator of [`Pool::imap`].
-pub struct IMap<'a, It, F, T: 'static> {
+/// What an imap keeps: the items not started yet and the tasks in flight, at most
+/// the pool's size of them. Dropping it stops the tasks nobody will read.
+struct Window<'a, It, F, T: 'static> {
     pool: &'a Pool,
     items: It,
     f: Rc<F>,
-    window: VecDeque<Greenlet<T>>,
+    running: VecDeque<Greenlet<T>>,
 }
+
+impl<I: 'static, It: Iterator<Item = I>, F: Fn(I) -> T + 'static, T: 'static> Window<'_, It, F, T> {
+    /// Starts tasks for the next items until the window is full or the items end.
+    fn fill(&mut self) {
+        let (pool, f) = (self.pool, &self.f);
+        let room = pool.window().saturating_sub(self.running.len());
+        self.running.extend(
+            self.items
+                .by_ref()
+                .take(room)
+                .map(|item| pool.spawn_item(f, item)),
+        );
+    }
+}
+
+impl<It, F, T: 'static> Drop for Window<'_, It, F, T> {
+    fn drop(&mut self) {
+        for g in &self.running {
+            g.kill_nowait();
+        }
+    }
+}
+
+/// The iterator of [`Pool::imap`].
+pub struct IMap<'a, It, F, T: 'static>(Window<'a, It, F, T>);
 
 impl<I: 'static, It: Iterator<Item = I>, F: Fn(I) -> T + 'static, T: 'static> Iterator
     for IMap<'_, It, F, T>
@@ -524,35 +550,13 @@ impl<I: 'static, It: Iterator<Item = I>, F: Fn(I) -> T + 'static, T: 'static> It
     type Item = Result<T, JoinError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.window.len() < self.pool.window() {
-            match self.items.next() {
-                Some(item) => {
-                    let g = self.pool.spawn_item(&self.f, item);
-                    self.window.push_back(g);
-                }
-                None => break,
-            }
-        }
-        self.window.pop_front().map(Greenlet::join)
-    }
-}
-
-impl<It, F, T: 'static> Drop for IMap<'_, It, F, T> {
-    fn drop(&mut self) {
-        // Tasks nobody will read: stop them.
-        for g in &self.window {
-            g.kill_nowait();
-        }
+        self.0.fill();
+        self.0.running.pop_front().map(Greenlet::join)
     }
 }
 
 /// The iterator of [`Pool::imap_unordered`].
-pub struct IMapUnordered<'a, It, F, T: 'static> {
-    pool: &'a Pool,
-    items: It,
-    f: Rc<F>,
-    window: Vec<Greenlet<T>>,
-}
+pub struct IMapUnordered<'a, It, F, T: 'static>(Window<'a, It, F, T>);
 
 impl<I: 'static, It: Iterator<Item = I>, F: Fn(I) -> T + 'static, T: 'static> Iterator
     for IMapUnordered<'_, It, F, T>
@@ -560,32 +564,17 @@ impl<I: 'static, It: Iterator<Item = I>, F: Fn(I) -> T + 'static, T: 'static> It
     type Item = Result<T, JoinError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.window.len() < self.pool.window() {
-            match self.items.next() {
-                Some(item) => {
-                    let g = self.pool.spawn_item(&self.f, item);
-                    self.window.push(g);
-                }
-                None => break,
-            }
-        }
-        if self.window.is_empty() {
+        self.0.fill();
+        let running = &mut self.0.running;
+        if running.is_empty() {
             return None;
         }
         let first = crate::JoinAll::new()
             .count(1)
-            .wait(&self.window)
+            .wait(running.make_contiguous())
             .ok()
             .and_then(|done| done.first().copied())
             .expect("JoinAll with count(1) returns one finished greenlet");
-        Some(self.window.remove(first).join())
-    }
-}
-
-impl<It, F, T: 'static> Drop for IMapUnordered<'_, It, F, T> {
-    fn drop(&mut self) {
-        for g in &self.window {
-            g.kill_nowait();
-        }
+        running.remove(first).map(Greenlet::join)
     }
 }

@@ -160,31 +160,6 @@ impl Semaphore {
         }
     }
 
-    /// Takes a permit, blocking while there is none.
-    pub fn acquire(&self) -> SemaphorePermit<'_> {
-        self.raw.acquire(None);
-        SemaphorePermit { sem: &self.raw }
-    }
-
-    /// Takes a permit if one is free now (and nobody is queued for it).
-    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.raw
-            .try_acquire()
-            .then(|| SemaphorePermit { sem: &self.raw })
-    }
-
-    /// Takes a permit, waiting at most `timeout`.
-    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-        self.raw
-            .acquire(crate::time::deadline(timeout))
-            .then(|| SemaphorePermit { sem: &self.raw })
-    }
-
-    /// Permits free right now.
-    pub fn available_permits(&self) -> usize {
-        self.raw.available()
-    }
-
     /// Contexts waiting for a permit.
     pub fn waiters(&self) -> usize {
         self.raw.waiting()
@@ -199,14 +174,6 @@ impl Semaphore {
     /// Adds `n` permits.
     pub fn add_permits(&self, n: usize) {
         self.raw.release(n);
-    }
-}
-
-impl fmt::Debug for Semaphore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Semaphore")
-            .field("available", &self.available_permits())
-            .finish_non_exhaustive()
     }
 }
 
@@ -229,31 +196,6 @@ impl BoundedSemaphore {
         }
     }
 
-    /// Takes a permit, blocking while there is none.
-    pub fn acquire(&self) -> SemaphorePermit<'_> {
-        self.raw.acquire(None);
-        SemaphorePermit { sem: &self.raw }
-    }
-
-    /// Takes a permit if one is free now.
-    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.raw
-            .try_acquire()
-            .then(|| SemaphorePermit { sem: &self.raw })
-    }
-
-    /// Takes a permit, waiting at most `timeout`.
-    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-        self.raw
-            .acquire(crate::time::deadline(timeout))
-            .then(|| SemaphorePermit { sem: &self.raw })
-    }
-
-    /// Permits free right now.
-    pub fn available_permits(&self) -> usize {
-        self.raw.available()
-    }
-
     /// Returns a permit given up with [`SemaphorePermit::forget`].
     ///
     /// # Panics
@@ -265,13 +207,48 @@ impl BoundedSemaphore {
     }
 }
 
-impl fmt::Debug for BoundedSemaphore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BoundedSemaphore")
-            .field("available", &self.available_permits())
-            .finish_non_exhaustive()
-    }
+/// The operations `Semaphore` and `BoundedSemaphore` share, and their `Debug`.
+macro_rules! permits {
+    ($t:ident) => {
+        impl $t {
+            /// Takes a permit, blocking while there is none.
+            pub fn acquire(&self) -> SemaphorePermit<'_> {
+                self.raw.acquire(None);
+                SemaphorePermit { sem: &self.raw }
+            }
+
+            /// Takes a permit if one is free now (and nobody is queued for it).
+            pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+                self.raw
+                    .try_acquire()
+                    .then(|| SemaphorePermit { sem: &self.raw })
+            }
+
+            /// Takes a permit, waiting at most `timeout`.
+            pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+                self.raw
+                    .acquire(crate::time::deadline(timeout))
+                    .then(|| SemaphorePermit { sem: &self.raw })
+            }
+
+            /// Permits free right now.
+            pub fn available_permits(&self) -> usize {
+                self.raw.available()
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("available", &self.available_permits())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
 }
+
+permits!(Semaphore);
+permits!(BoundedSemaphore);
 
 /// A permit of a [`Semaphore`] or [`BoundedSemaphore`]; returned when dropped.
 #[must_use = "the permit is returned at once if not kept"]

@@ -33,6 +33,30 @@ crate::net::socket_options!(UnixStream);
 crate::net::socket_options!(UnixListener);
 crate::net::socket_options!(UnixDatagram);
 crate::net::stream_io!(UnixStream);
+/// The address and shutdown methods of the connected kinds, forwarded to std's.
+macro_rules! connected {
+    ($t:ident) => {
+        impl $t {
+            /// The local address.
+            pub fn local_addr(&self) -> io::Result<SocketAddr> {
+                self.inner.local_addr()
+            }
+
+            /// The address of the connected peer.
+            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+                self.inner.peer_addr()
+            }
+
+            /// Shuts down the read half, the write half or both.
+            pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+                self.inner.shutdown(how)
+            }
+        }
+    };
+}
+
+connected!(UnixStream);
+connected!(UnixDatagram);
 
 impl UnixStream {
     /// Connects to the socket at `path`. If the listener's backlog is full, retries
@@ -65,21 +89,6 @@ impl UnixStream {
             UnixStream::from_nonblocking(a),
             UnixStream::from_nonblocking(b),
         ))
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
-    }
-
-    /// Shuts down the read half, the write half or both.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.shutdown(how)
     }
 }
 
@@ -195,20 +204,5 @@ impl UnixDatagram {
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.reg
             .do_io(Direction::Read, || self.inner.recv_from(buf))
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-
-    /// The connected address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
-    }
-
-    /// Shuts down the read half, the write half or both.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.shutdown(how)
     }
 }
