@@ -1,34 +1,4 @@
-//! # greenlet: gevent for Rust
-//!
-//! Stackful green threads that switch in user space, scheduled cooperatively on one
-//! hub per OS thread. Blocking-style code runs as thousands of greenlets on one
-//! thread; a greenlet gives way when it would block (sleep, join, a timeout, and in
-//! later layers IO, locks and queues).
-//!
-//! ```
-//! use std::time::Duration;
-//!
-//! let greenlets: Vec<_> = [30u64, 20, 10]
-//!     .into_iter()
-//!     .map(|ms| greenlet::spawn(move || {
-//!         greenlet::sleep(Duration::from_millis(ms));
-//!         ms
-//!     }))
-//!     .collect();
-//! let results: Vec<u64> = greenlet::joinall(greenlets)
-//!     .into_iter()
-//!     .map(Result::unwrap)
-//!     .collect();
-//! assert_eq!(results, [30, 20, 10]); // input order, about 30 ms in all
-//! ```
-//!
-//! No setup is needed: the first call on a thread creates its hub, and blocking
-//! from plain code (like `joinall` above, in a plain `fn main` or test) runs the
-//! hub until the wait is over. Greenlets never move between threads, so `spawn`
-//! needs no `Send` and greenlets of one thread may share `Rc<RefCell<_>>`.
-//!
-//! See `arch/` in the repository for how it works.
-
+#![doc = include_str!("../README.md")]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
