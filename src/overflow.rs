@@ -35,12 +35,18 @@ static LOOKUP: OnceLock<Lookup> = OnceLock::new();
 /// Installs the fault handler (once per process) and makes sure this thread has an
 /// alternate signal stack. Called for each thread that gets a hub.
 pub(crate) fn install() {
-    signal::install_fault_handler(on_fault);
+    // SAFETY: `on_fault` only reads (through a lookup whose contract says the same)
+    // and writes its report with `write_stderr`.
+    unsafe { signal::install_fault_handler(on_fault) };
     signal::ensure_altstack();
 }
 
 /// Registers how to find the running greenlet's stack (the first call wins).
-pub(crate) fn set_running_stack(lookup: Lookup) {
+///
+/// # Safety
+/// `lookup` runs in the fault handler: it must be async-signal-safe (read memory that
+/// stays valid while a greenlet runs; no allocation, no lock, no other call).
+pub(crate) unsafe fn set_running_stack(lookup: Lookup) {
     let _ = LOOKUP.set(lookup);
 }
 

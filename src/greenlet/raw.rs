@@ -437,7 +437,9 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
                 // slab holds a counted reference to the allocation while the greenlet
                 // runs, and the coroutine is dropped before the allocation is.
                 let inner = unsafe { &*inner_ptr };
-                inner.header.task.set_yielder(y);
+                // SAFETY: `y` is this coroutine's yielder, recorded first thing, and
+                // it lives on this stack until the closure returns.
+                unsafe { inner.header.task.set_yielder(y) };
                 let r = panic::catch_unwind(AssertUnwindSafe(f));
                 // What other layers keep per greenlet dies with it, on its stack.
                 current::run_finish_hook(inner.header.id);

@@ -17,7 +17,10 @@ pub(super) fn install() {
     if !ONCE.is_completed() {
         ONCE.call_once(|| {
             install_panic_hook();
-            overflow::set_running_stack(running_stack);
+            // SAFETY: `running_stack` reads two thread-local cells and the running
+            // greenlet's header, which its hub keeps alive while it runs; it
+            // allocates nothing and takes no lock.
+            unsafe { overflow::set_running_stack(running_stack) };
         });
     }
 }

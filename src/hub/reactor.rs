@@ -78,11 +78,15 @@ fn split(token: Token) -> (usize, u32) {
 
 /// One registered fd.
 struct Entry {
+    /// The registered fd (epoll keys on it; `by_fd` maps it back here).
     fd: RawFd,
+    /// `READ_HINT`, `WRITE_HINT`, `CLOSED_HINT`, `URGENT_HINT`.
     hints: u8,
     /// Holders: one per socket registration plus one per `wait_readable` in progress.
     refs: u32,
+    /// Wakers of contexts waiting to read; all woken by a read edge (they retry).
     readers: Vec<Waker>,
+    /// Wakers of contexts waiting to write.
     writers: Vec<Waker>,
 }
 
@@ -96,13 +100,16 @@ impl Entry {
 }
 
 struct Slot {
+    /// Bumped each time the slot is freed: in the token, it tells a stale event apart.
     generation: u32,
+    /// The registration, `None` while the slot is free.
     entry: Option<Entry>,
 }
 
 /// The part of a reactor other threads may touch: the registry (epoll_ctl is
 /// thread-safe) and the orphan list.
 pub(crate) struct ReactorShared {
+    /// A clone of the hub's mio registry: `epoll_ctl` from any thread.
     registry: Registry,
     /// Tokens of entries whose fd another thread deregistered and is closing; the
     /// hub frees them at its next dispatch.
@@ -125,8 +132,11 @@ impl ReactorShared {
 /// The hub's IO registrations. Only the hub's thread touches the cells, and no
 /// borrow is held across a park or a wake.
 pub(crate) struct Reactor {
+    /// What other threads may touch; sockets keep a clone to deregister through.
     pub(crate) shared: Arc<ReactorShared>,
+    /// The table: index = the low half of a token.
     slots: RefCell<Vec<Slot>>,
+    /// Free table indexes (their generation already bumped).
     free: RefCell<Vec<u32>>,
     /// fd number -> table index + 1 (0: none), for `wait_readable` on a registered fd.
     by_fd: RefCell<Vec<u32>>,
@@ -428,8 +438,10 @@ impl Reactor {
 /// removes the waker, however the wait ended.
 pub(crate) struct FdWaiter<'a> {
     reactor: &'a Reactor,
+    /// The entry it waits on, and in which of its lists.
     token: Token,
     dir: Direction,
+    /// What it registered there (removed by value).
     waker: Waker,
 }
 

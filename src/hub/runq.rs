@@ -12,9 +12,13 @@ use super::task::Task;
 /// alive, and is linked at most once (it is queued only on a Parked -> Notified wake,
 /// by its own yield, or once when spawned or started by its timer). `push` is unsafe
 /// because its callers keep this rule.
+/// Touched by the hub's thread only, like every part of the hub.
 pub(super) struct RunQueue {
+    /// The next to run (popped first), `None` when empty.
     head: Cell<Option<NonNull<Link>>>,
+    /// The last queued, where `push` links.
     tail: Cell<Option<NonNull<Link>>>,
+    /// How many entries are linked (the root's marker included).
     len: Cell<usize>,
     /// The root's place in the queue: its turn ends the loop it runs.
     root: Link,
@@ -23,6 +27,7 @@ pub(super) struct RunQueue {
 /// A run-queue link: the first field of `Task` (`repr(C)`), so a pointer to it is a
 /// pointer to the task.
 pub(crate) struct Link {
+    /// The entry behind this one while linked (meaningless when not).
     next: Cell<Option<NonNull<Link>>>,
 }
 

@@ -9,13 +9,17 @@ use super::task::TaskRef;
 ///
 /// Free entries form a list through the entries themselves, last freed first, so
 /// that inserting and removing touch one entry and no second vector.
+/// Touched by the hub's thread only; a borrow of `entries` is never held across a
+/// switch or a wake.
 pub(super) struct Slab {
+    /// One entry per slot ever used; a freed one is on the free list.
     entries: RefCell<Vec<Entry>>,
     /// The first free entry, or `END`.
     free: Cell<u32>,
 }
 
 struct Entry {
+    /// The task in this slot, `None` while the slot is free.
     task: Option<TaskRef>,
     /// For a free entry, the next free one, or `END`.
     next_free: u32,

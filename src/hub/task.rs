@@ -57,6 +57,7 @@ pub(crate) struct Task {
     refs: Cell<u32>,
     /// Its index in the hub's slab; set by `Hub::insert`.
     slot: Cell<u32>,
+    /// What the layer above does for this task (set at creation, never changed).
     vtable: &'static TaskVTable,
     /// The coroutine's yielder, set by the coroutine when it first runs; it lives on
     /// the task's own stack for as long as the coroutine has not returned.
@@ -123,8 +124,13 @@ impl Task {
     }
 
     /// Records the coroutine's yielder; the coroutine calls it first thing.
+    ///
+    /// # Safety
+    /// `y` must be the yielder of this task's own coroutine, recorded from inside it
+    /// before it first parks: `suspend` relies on it staying valid until the
+    /// coroutine returns.
     #[inline]
-    pub(crate) fn set_yielder(&self, y: &Yielder<(), ()>) {
+    pub(crate) unsafe fn set_yielder(&self, y: &Yielder<(), ()>) {
         self.yielder.set(y);
     }
 

@@ -133,7 +133,9 @@ impl Hub {
 /// wait sets is held by, so that a wait that unwinds (a kill, a timeout) leaves no
 /// timer behind.
 pub(super) struct TimerGuard {
+    /// The hub the timer is in (the calling thread's).
     hub: &'static Hub,
+    /// The timer.
     pub(super) key: TimerKey,
     /// For a `park_until` timer, the parked context, whose `timer_fired` says
     /// whether the timer is gone already (then there is nothing to cancel).

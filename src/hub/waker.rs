@@ -12,9 +12,13 @@ use super::Hub;
 /// nothing and a stale one is harmless.
 #[derive(Clone, Copy, Debug)]
 pub struct Waker {
+    /// Which hub: the part of it other threads may touch.
     pub(super) shared: &'static Shared,
+    /// Which of the hubs that used `shared`.
     pub(super) incarnation: u32,
+    /// Which context: a slab index, or `ROOT`.
     pub(super) slot: u32,
+    /// Which wait of that context.
     pub(super) epoch: u32,
 }
 
@@ -84,6 +88,7 @@ impl Waker {
 /// Keeps a hub's deadlock check quiet while a wake may still come from another thread.
 #[derive(Debug)]
 pub struct RemoteGuard {
+    /// The hub it counts in (`Shared::remote_guards`).
     shared: &'static Shared,
     /// The incarnation it counts in; `None` if that hub was already gone.
     incarnation: Option<u32>,

@@ -252,9 +252,9 @@ impl<S: RawState> Raw<S> {
             }
             let list = (ops.list)(&mut st);
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                let (data, wake) = list
-                    .remove(&node)
-                    .expect("a waiter is either waiting or granted");
+                // SAFETY: `node` was pushed onto this very list above.
+                let (data, wake) =
+                    unsafe { list.remove(&node) }.expect("a waiter is either waiting or granted");
                 let wakes = (ops.cancel)(st.fast(), &mut st);
                 drop(st);
                 entry.disarm();
@@ -425,7 +425,8 @@ pub(crate) struct Watch<'a, S: RawState, P, D> {
 impl<S: RawState, P, D> Drop for Watch<'_, S, P, D> {
     fn drop(&mut self) {
         let mut st = self.raw.lock();
-        let removed = (self.list)(&mut st).remove(&self.node);
+        // SAFETY: the node was pushed onto this list by `watch`.
+        let removed = unsafe { (self.list)(&mut st).remove(&self.node) };
         drop(st);
         // Not in the list any more: either removed here or granted; either way the
         // box may go with the `Watch`.
@@ -458,7 +459,8 @@ impl<S: RawState, P, D> Drop for Enqueued<'_, S, P, D> {
         let mut st = self.raw.lock();
         let fast = st.fast();
         let list = (self.ops.list)(&mut st);
-        let (removed, wakes) = match list.remove(self.node) {
+        // SAFETY: the node was pushed onto this list by `wait`.
+        let (removed, wakes) = match unsafe { list.remove(self.node) } {
             Some(w) => (Some(w), (self.ops.cancel)(fast, &mut st)),
             None => match self.node.take() {
                 Some(d) => (None, (self.ops.abandon)(fast, &mut st, d)),

@@ -277,7 +277,11 @@ impl<P, D> WaitList<P, D> {
     }
 
     /// Unlinks `node` if it is still waiting (not granted).
-    pub(super) fn remove(&mut self, node: &Node<P, D>) -> Option<(P, DeferredWake)> {
+    ///
+    /// # Safety
+    /// `node` must have been pushed onto this list: if it is still linked, it is
+    /// linked here (unlinking it from another list would corrupt both).
+    pub(super) unsafe fn remove(&mut self, node: &Node<P, D>) -> Option<(P, DeferredWake)> {
         node.linked.get().then(|| self.unlink(node))
     }
 

@@ -25,10 +25,12 @@ static OLD: OnceLock<OldActions> = OnceLock::new();
 static ON_FAULT: OnceLock<fn(usize) -> bool> = OnceLock::new();
 
 /// Installs the fault handler, once per process; the first `on_fault` given is the
-/// one it calls, with the faulting address, on the alternate signal stack. `on_fault`
-/// must be async-signal-safe: read memory that stays valid, call nothing but
-/// [`write_stderr`], no allocation, no lock.
-pub(crate) fn install_fault_handler(on_fault: fn(usize) -> bool) {
+/// one it calls, with the faulting address, on the alternate signal stack.
+///
+/// # Safety
+/// `on_fault` must be async-signal-safe: read only memory that stays valid, call
+/// nothing but [`write_stderr`], allocate nothing, take no lock.
+pub(crate) unsafe fn install_fault_handler(on_fault: fn(usize) -> bool) {
     let _ = ON_FAULT.set(on_fault);
     OLD.get_or_init(|| {
         // SAFETY: zeroed sigaction structs are valid "empty" values; sigaction with
