@@ -1,14 +1,16 @@
 //! Greenlets: the task layer on top of the hub. A greenlet is a function running on
-//! its own stack; here are its allocation and lifecycle (`raw.rs`), the handle
-//! (`handle.rs`), `Builder` and `spawn` (`builder.rs`), ids (`id.rs`), `current()`
-//! and the per-greenlet finish hook (`current.rs`), `JoinError` (`error.rs`), and how
-//! greenlets are named in fault reports (`report.rs`).
+//! its own stack; here are its allocation (`raw.rs`) and its lifecycle
+//! (`lifecycle.rs`), the handle (`handle.rs`), `Builder` and `spawn` (`builder.rs`),
+//! ids (`id.rs`), `current()` and the per-greenlet finish hook (`current.rs`),
+//! `JoinError` (`error.rs`), and how greenlets are named in fault reports
+//! (`report.rs`).
 
 mod builder;
 mod current;
 mod error;
 mod handle;
 mod id;
+mod lifecycle;
 mod raw;
 mod report;
 
