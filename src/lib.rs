@@ -21,6 +21,7 @@ pub mod threadpool;
 mod time;
 // 6. The typed API (`sync` holds the raw wait machinery of layer 5 too).
 pub mod fs;
+mod hubs;
 pub mod local;
 pub mod net;
 pub mod os;
@@ -32,6 +33,7 @@ pub use crate::greenlet::{
     Builder, Current, Greenlet, GreenletId, JoinError, current, spawn, spawn_later,
 };
 pub use crate::hub::{GreenletExit, HubStats};
+pub use crate::hubs::{Handle, Hubs, RemoteGreenlet, RunningHubs};
 pub use crate::io::{wait_readable, wait_writable};
 pub use crate::join::{JoinAll, joinall, killall, wait, wait_timeout};
 pub use crate::stack::DEFAULT_STACK_SIZE;

@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("fs.rs", 6, "the typed API"),
     ("pool.rs", 6, "the typed API"),
     ("local.rs", 6, "the typed API"),
+    ("hubs/", 6, "the typed API"),
     ("lib.rs", 7, "the crate root"),
 ];
 

@@ -3,7 +3,7 @@
 use std::io;
 use std::time::Duration;
 
-use super::{Greenlet, raw, report};
+use super::{Greenlet, GreenletId, raw, report};
 use crate::hub::Hub;
 
 /// Configures a greenlet before spawning it, like `std::thread::Builder`.
@@ -11,6 +11,9 @@ use crate::hub::Hub;
 pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
+    /// An id taken in advance (a spawn through a `Handle` names its greenlet before
+    /// the target hub creates it).
+    id: Option<GreenletId>,
 }
 
 impl Builder {
@@ -28,6 +31,12 @@ impl Builder {
     /// Sets the usable stack size in bytes (rounded up to a page, at least 16 KiB).
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
+        self
+    }
+
+    /// Gives the greenlet an id taken earlier with `GreenletId::next`.
+    pub(crate) fn id(mut self, id: GreenletId) -> Builder {
+        self.id = Some(id);
         self
     }
 
@@ -72,7 +81,8 @@ impl Builder {
         T: 'static,
     {
         report::install();
-        let ptr = raw::create(hub, self.name, self.stack_size, f)?;
+        let id = self.id.unwrap_or_else(GreenletId::next);
+        let ptr = raw::create(hub, id, self.name, self.stack_size, f)?;
         Ok(Greenlet::from_created(ptr))
     }
 }

@@ -23,17 +23,30 @@ struct ErrorInner {
 enum Repr {
     Panic(Box<dyn Any + Send>),
     Killed,
+    /// Spawned through a `Handle` whose hub's thread had exited (or exited before
+    /// the greenlet could finish): killed, in effect, and the message says why.
+    HubExited,
+    /// The function a hub's root ran (`Hubs`) panicked.
+    RootPanic(Box<dyn Any + Send>),
 }
 
 impl JoinError {
-    /// Whether the greenlet panicked.
+    /// Whether the greenlet (or, from [`Hubs`](crate::Hubs), the hub's root
+    /// function) panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.0.repr, Repr::Panic(_))
+        matches!(self.0.repr, Repr::Panic(_) | Repr::RootPanic(_))
     }
 
-    /// Whether the greenlet was killed.
+    /// Whether the greenlet was killed, including by the exit of its hub's thread
+    /// (see [`JoinError::is_hub_exited`]).
     pub fn is_killed(&self) -> bool {
-        matches!(self.0.repr, Repr::Killed)
+        matches!(self.0.repr, Repr::Killed | Repr::HubExited)
+    }
+
+    /// Whether the greenlet was spawned through a [`Handle`](crate::Handle) whose
+    /// hub's thread had exited, or exited before the greenlet finished.
+    pub fn is_hub_exited(&self) -> bool {
+        matches!(self.0.repr, Repr::HubExited)
     }
 
     /// The panic payload.
@@ -48,8 +61,8 @@ impl JoinError {
     /// The panic payload, or the error back if the greenlet was killed.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
         match self.0.repr {
-            Repr::Panic(p) => Ok(p),
-            Repr::Killed => Err(self),
+            Repr::Panic(p) | Repr::RootPanic(p) => Ok(p),
+            Repr::Killed | Repr::HubExited => Err(self),
         }
     }
 
@@ -79,12 +92,26 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> Option<&str> {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let panicked =
+            |f: &mut fmt::Formatter<'_>, who: &dyn fmt::Display, p: &Box<dyn Any + Send>| {
+                match panic_message(p.as_ref()) {
+                    Some(m) => write!(f, "{who} panicked: {m}"),
+                    None => write!(f, "{who} panicked"),
+                }
+            };
         match &self.0.repr {
             Repr::Killed => write!(f, "{} was killed", self.who()),
-            Repr::Panic(p) => match panic_message(p.as_ref()) {
-                Some(m) => write!(f, "{} panicked: {m}", self.who()),
-                None => write!(f, "{} panicked", self.who()),
-            },
+            Repr::HubExited => write!(
+                f,
+                "{} was killed: its hub's thread has exited (spawned through a Handle to a \
+                 hub that is gone, or that exited before the greenlet finished)",
+                self.who()
+            ),
+            Repr::Panic(p) => panicked(f, &self.who(), p),
+            Repr::RootPanic(p) => {
+                let hub = self.0.name.as_deref().unwrap_or("<unnamed>");
+                panicked(f, &format_args!("hub '{hub}' (its root function)"), p)
+            }
         }
     }
 }
@@ -93,7 +120,8 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0.repr {
             Repr::Killed => write!(f, "JoinError::Killed({})", self.who()),
-            Repr::Panic(_) => write!(f, "JoinError::Panic({self})"),
+            Repr::HubExited => write!(f, "JoinError::HubExited({})", self.who()),
+            Repr::Panic(_) | Repr::RootPanic(_) => write!(f, "JoinError::Panic({self})"),
         }
     }
 }
@@ -103,6 +131,31 @@ impl std::error::Error for JoinError {}
 impl From<JoinError> for io::Error {
     fn from(e: JoinError) -> io::Error {
         io::Error::other(e.to_string())
+    }
+}
+
+impl JoinError {
+    fn new(id: GreenletId, name: Option<String>, repr: Repr) -> JoinError {
+        JoinError(Box::new(ErrorInner { id, name, repr }))
+    }
+
+    /// A greenlet that could not run, or finish, because its hub's thread exited.
+    pub(crate) fn hub_exited(id: GreenletId) -> JoinError {
+        JoinError::new(id, None, Repr::HubExited)
+    }
+
+    /// A greenlet that could not be spawned (no stack): as a panic with the reason.
+    pub(crate) fn spawn_failed(id: GreenletId, e: io::Error) -> JoinError {
+        JoinError::new(id, None, Repr::Panic(Box::new(e.to_string())))
+    }
+
+    /// The root function of the hub `hub` (a thread name) panicked.
+    pub(crate) fn root_panic(
+        id: GreenletId,
+        hub: Option<String>,
+        payload: Box<dyn Any + Send>,
+    ) -> JoinError {
+        JoinError::new(id, hub, Repr::RootPanic(payload))
     }
 }
 

@@ -143,6 +143,11 @@ impl<T: 'static> Greenlet<T> {
         self.header().name().map(|n| &**n)
     }
 
+    /// Another counted, untyped handle to the greenlet.
+    pub(crate) fn counted_ref(&self) -> GreenletRef {
+        GreenletRef(self.header().task.counted())
+    }
+
     /// Finished with an error (panicked or killed).
     pub(crate) fn failed(&self) -> bool {
         // A look into the `Cell`: take the result and put it back.

@@ -14,7 +14,7 @@ thread_local! {
 }
 
 impl GreenletId {
-    /// A new id.
+    /// A new id, unique in the process.
     #[inline]
     pub(crate) fn next() -> GreenletId {
         IDS.with(|range| {

@@ -477,6 +477,7 @@ unsafe fn free_block(p: NonNull<u8>, layout: Layout) {
 #[inline]
 pub(crate) fn create<F, T>(
     hub: &Hub,
+    id: GreenletId,
     name: Option<String>,
     stack_size: Option<usize>,
     f: F,
@@ -507,7 +508,7 @@ where
                         start_timer: Cell::new(None),
                     }))
                 },
-                id: GreenletId::next(),
+                id,
             },
             result: Cell::new(None),
         },

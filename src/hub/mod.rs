@@ -50,8 +50,8 @@ use runq::RunQueue;
 use slab::Slab;
 pub(crate) use task::{Coro, Task, TaskRef, TaskVTable, release};
 pub(crate) use timer::{TimerKey, deadline};
-pub(crate) use waker::Shared;
 use waker::{FREE_SHARED, Inbox};
+pub(crate) use waker::{HubRef, Shared};
 pub use waker::{RemoteGuard, Waker};
 
 /// The slot number that stands for the thread's own stack.
@@ -197,6 +197,7 @@ impl Hub {
                     incarnation: 0,
                     poll_waker: None,
                     wakes: Vec::new(),
+                    jobs: Vec::new(),
                 }),
                 pending: AtomicBool::new(false),
                 remote_guards: AtomicUsize::new(0),
@@ -208,6 +209,7 @@ impl Hub {
             inbox.incarnation = inbox.incarnation.wrapping_add(1);
             inbox.poll_waker = Some(poll_waker);
             inbox.wakes.clear();
+            inbox.jobs.clear();
             shared.pending.store(false, Ordering::Release);
             shared.remote_guards.store(0, Ordering::SeqCst);
             shared.waiting_forever.store(false, Ordering::Release);
@@ -262,8 +264,12 @@ impl Hub {
         let mut inbox = self.shared.inbox.lock();
         inbox.poll_waker = None;
         inbox.wakes.clear();
+        let jobs = std::mem::take(&mut inbox.jobs);
         inbox.incarnation = inbox.incarnation.wrapping_add(1);
         drop(inbox);
+        // Jobs sent before the hub closed its inbox never run: dropping them, outside
+        // the lock, is how their senders learn it (their captures' `Drop`s).
+        drop(jobs);
         FREE_SHARED.lock().push(self.shared);
     }
 

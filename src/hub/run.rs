@@ -268,19 +268,26 @@ impl Hub {
         self.reactor.dispatch(&events);
     }
 
-    /// Delivers the wakes other threads left in the inbox.
+    /// Delivers the wakes other threads left in the inbox, then runs the jobs they
+    /// sent (in the hub's machinery: a job that blocks panics).
     fn take_inbox(&self) {
         use std::sync::atomic::Ordering;
         if !self.shared.pending.load(Ordering::Acquire) {
             return;
         }
-        let wakes = {
+        let (wakes, jobs) = {
             let mut inbox = self.shared.inbox.lock();
             self.shared.pending.store(false, Ordering::Release);
-            std::mem::take(&mut inbox.wakes)
+            (
+                std::mem::take(&mut inbox.wakes),
+                std::mem::take(&mut inbox.jobs),
+            )
         };
         for (slot, epoch) in wakes {
             self.notify(slot, epoch);
+        }
+        for job in jobs {
+            job();
         }
     }
 

@@ -128,8 +128,8 @@ pub(crate) struct Shared {
     /// poll. Holding this lock is what keeps the poll waker alive while a remote
     /// thread uses it.
     pub(super) inbox: parking_lot::Mutex<Inbox>,
-    /// Set (under the inbox lock) when `inbox.wakes` is non-empty; read and cleared by
-    /// the hub, which reads it without the lock first.
+    /// Set (under the inbox lock) when `inbox.wakes` or `inbox.jobs` is non-empty; read
+    /// and cleared by the hub, which reads it without the lock first.
     pub(super) pending: AtomicBool,
     /// Outstanding `RemoteGuard`s of this incarnation: wakes that may still come from
     /// other threads. Changed under the inbox lock; read by the hub's deadlock check.
@@ -140,7 +140,6 @@ pub(crate) struct Shared {
 }
 
 /// A hub's inbox, behind `Shared::inbox`.
-#[derive(Debug)]
 pub(super) struct Inbox {
     /// Which hub uses the `Shared` now; wakers and guards of an earlier one are stale.
     pub(super) incarnation: u32,
@@ -148,6 +147,82 @@ pub(super) struct Inbox {
     pub(super) poll_waker: Option<mio::Waker>,
     /// `(slot, epoch)` of each remote wake, in arrival order; taken by the hub.
     pub(super) wakes: Vec<(u32, u32)>,
+    /// Work sent with `HubRef::send`, in arrival order; taken by the hub, which runs
+    /// it after the wakes that came with it.
+    pub(super) jobs: Vec<Job>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("incarnation", &self.incarnation)
+            .field("wakes", &self.wakes.len())
+            .field("jobs", &self.jobs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Work for a hub, sent from any thread: it runs on the hub's thread, inside the
+/// hub's own machinery, so it must not block (spawning is what it is for).
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// A hub as any thread names it: `Copy`, `Send` and `Sync`, like a `Waker` for the
+/// hub itself. It owns nothing; once its hub has exited, sending to it fails.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HubRef {
+    shared: &'static Shared,
+    incarnation: u32,
+}
+
+impl PartialEq for HubRef {
+    fn eq(&self, other: &Self) -> bool {
+        ptr::eq(self.shared, other.shared) && self.incarnation == other.incarnation
+    }
+}
+
+impl Eq for HubRef {}
+
+impl HubRef {
+    /// The calling thread's hub, created if need be.
+    pub(crate) fn current() -> HubRef {
+        let hub = Hub::current();
+        HubRef {
+            shared: hub.shared,
+            incarnation: hub.incarnation,
+        }
+    }
+
+    /// Whether this is the calling thread's hub.
+    pub(crate) fn is_current(&self) -> bool {
+        Hub::try_current().is_some_and(|hub| {
+            ptr::eq(hub.shared, self.shared) && hub.incarnation == self.incarnation
+        })
+    }
+
+    /// Whether the hub still runs (it may exit right after this says yes).
+    pub(crate) fn is_alive(&self) -> bool {
+        let inbox = self.shared.inbox.lock();
+        inbox.incarnation == self.incarnation && inbox.poll_waker.is_some()
+    }
+
+    /// Queues `job` to run on the hub's thread the next time the hub takes its inbox
+    /// (at once if it waits in its poll). `Err(job)` if the hub has exited. A job
+    /// queued on a hub that exits before it takes its inbox is dropped there, on the
+    /// exiting thread, without running.
+    pub(crate) fn send(&self, job: Job) -> Result<(), Job> {
+        let mut inbox = self.shared.inbox.lock();
+        if inbox.incarnation != self.incarnation || inbox.poll_waker.is_none() {
+            return Err(job);
+        }
+        inbox.jobs.push(job);
+        if !self.shared.pending.swap(true, Ordering::AcqRel)
+            && let Some(waker) = inbox.poll_waker.as_ref()
+        {
+            // A failed eventfd write means the counter is saturated: already due.
+            let _ = waker.wake();
+        }
+        Ok(())
+    }
 }
 
 pub(super) static FREE_SHARED: parking_lot::Mutex<Vec<&'static Shared>> =
