@@ -27,6 +27,7 @@ pub mod net;
 pub mod os;
 pub mod pool;
 pub mod queue;
+pub mod server;
 pub mod sync;
 
 pub use crate::greenlet::{

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("pool.rs", 6, "the typed API"),
     ("local.rs", 6, "the typed API"),
     ("hubs/", 6, "the typed API"),
+    ("server.rs", 6, "the typed API"),
     ("lib.rs", 7, "the crate root"),
 ];
 

@@ -121,6 +121,21 @@ impl TcpListener {
         })
     }
 
+    /// Binds a listening socket with `SO_REUSEPORT` (and `SO_REUSEADDR`) set before
+    /// `bind`, trying each address in turn: several of them, one per hub, can listen
+    /// on one address, and the kernel spreads new connections over them (by a hash
+    /// of each connection's addresses). The others must bind the same concrete
+    /// address: bind the first to port 0 if you like, then the rest to its
+    /// `local_addr()`.
+    pub fn bind_reuseport<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(&addr, |a| {
+            let fd = socket::bind_reuseport(&a)?;
+            Ok(TcpListener::from_nonblocking(std::net::TcpListener::from(
+                fd,
+            )))
+        })
+    }
+
     /// Waits for a connection. The new stream is green (non-blocking underneath).
     ///
     /// When the process is out of fds (`EMFILE`, `ENFILE`) or memory, the error is
