@@ -112,6 +112,7 @@ impl Group {
     }
 
     /// Spawns a greenlet that belongs to the group until it finishes.
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
     where
         F: FnOnce() -> T + 'static,
@@ -274,6 +275,7 @@ impl Pool {
     ///
     /// # Panics
     /// If the pool was closed.
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
     where
         F: FnOnce() -> T + 'static,
@@ -292,6 +294,7 @@ impl Pool {
     ///
     /// # Panics
     /// If the pool was closed.
+    #[track_caller]
     pub fn try_spawn<F, T>(&self, f: F) -> Result<Greenlet<T>, F>
     where
         F: FnOnce() -> T + 'static,
@@ -314,6 +317,7 @@ impl Pool {
     ///
     /// # Panics
     /// If the pool was closed.
+    #[track_caller]
     pub fn spawn_timeout<F, T>(&self, f: F, timeout: Duration) -> Result<Greenlet<T>, F>
     where
         F: FnOnce() -> T + 'static,
@@ -338,6 +342,7 @@ impl Pool {
     }
 
     /// Spawns `f` holding a slot the caller has taken.
+    #[track_caller]
     fn spawn_in_slot<F, T>(&self, f: F) -> Greenlet<T>
     where
         F: FnOnce() -> T + 'static,
@@ -376,6 +381,7 @@ impl Pool {
     /// Runs `f` in the pool (blocking while it is full) and returns at once; then
     /// `callback` gets its value, or `error_callback` the payload of its panic (as
     /// `multiprocessing.Pool.apply_async`). Both run in the pool's greenlet.
+    #[track_caller]
     pub fn apply_async<F, T, C, E>(&self, f: F, callback: C, error_callback: E) -> Greenlet<()>
     where
         F: FnOnce() -> T + 'static,

@@ -404,3 +404,31 @@ fn stacks_released_after_a_burst_serve_later_greenlets_correctly() {
     greenlet::sleep(ms(1));
     assert_eq!(burst(3000), expected);
 }
+
+/// Every way of spawning records the user's call as the spawn site.
+#[test]
+fn spawned_at_names_the_callers_file_and_line() {
+    fn site<T: 'static>(g: &greenlet::Greenlet<T>) -> (&'static str, u32) {
+        (g.spawned_at().file(), g.spawned_at().line())
+    }
+    let g = greenlet::spawn(|| ());
+    assert_eq!(site(&g), (file!(), line!() - 1));
+    let b = Builder::new().name("b").spawn(|| ()).unwrap();
+    assert_eq!(site(&b), (file!(), line!() - 1));
+    let l = greenlet::spawn_later(std::time::Duration::ZERO, || ());
+    assert_eq!(site(&l), (file!(), line!() - 1));
+    let group = greenlet::pool::Group::new();
+    let m = group.spawn(|| ());
+    assert_eq!(site(&m), (file!(), line!() - 1));
+    let pool = greenlet::pool::Pool::new(2);
+    let p = pool.spawn(|| ());
+    assert_eq!(site(&p), (file!(), line!() - 1));
+    let handle = greenlet::Handle::current();
+    let r = handle.spawn(|| ());
+    let at = r.spawned_at();
+    assert_eq!((at.file(), at.line()), (file!(), line!() - 2));
+    for g in [g, b, l, m, p] {
+        g.join().unwrap();
+    }
+    r.join().unwrap();
+}

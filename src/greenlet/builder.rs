@@ -1,6 +1,7 @@
 //! `Builder`, `spawn` and `spawn_later`: how greenlets are made.
 
 use std::io;
+use std::panic::Location;
 use std::time::Duration;
 
 use super::{Greenlet, GreenletId, raw, report};
@@ -14,6 +15,8 @@ pub struct Builder {
     /// An id taken in advance (a spawn through a `Handle` names its greenlet before
     /// the target hub creates it).
     id: Option<GreenletId>,
+    /// A spawn site recorded earlier (by `Handle::spawn`, on the calling thread).
+    at: Option<&'static Location<'static>>,
 }
 
 impl Builder {
@@ -40,10 +43,17 @@ impl Builder {
         self
     }
 
+    /// Records `at` as the spawn site instead of the caller of `spawn`.
+    pub(crate) fn spawned_at(mut self, at: &'static Location<'static>) -> Builder {
+        self.at = Some(at);
+        self
+    }
+
     /// Spawns the greenlet; it first runs when the spawner blocks or yields.
     ///
     /// # Errors
     /// When no stack can be allocated; the error names the limit and the remedy.
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<Greenlet<T>>
     where
         F: FnOnce() -> T + 'static,
@@ -60,6 +70,7 @@ impl Builder {
     ///
     /// # Errors
     /// As [`Builder::spawn`].
+    #[track_caller]
     pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> io::Result<Greenlet<T>>
     where
         F: FnOnce() -> T + 'static,
@@ -75,6 +86,7 @@ impl Builder {
         Ok(g)
     }
 
+    #[track_caller]
     fn create<F, T>(self, hub: &Hub, f: F) -> io::Result<Greenlet<T>>
     where
         F: FnOnce() -> T + 'static,
@@ -82,7 +94,12 @@ impl Builder {
     {
         report::install();
         let id = self.id.unwrap_or_else(GreenletId::next);
-        let ptr = raw::create(hub, id, self.name, self.stack_size, f)?;
+        // Called here, not passed as a function: that would name its caller instead.
+        let at = match self.at {
+            Some(at) => at,
+            None => Location::caller(),
+        };
+        let ptr = raw::create(hub, id, at, self.name, self.stack_size, f)?;
         Ok(Greenlet::from_created(ptr))
     }
 }
@@ -92,6 +109,7 @@ impl Builder {
 ///
 /// # Panics
 /// When no stack can be allocated, with the message of [`Builder::spawn`]'s error.
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> Greenlet<T>
 where
     F: FnOnce() -> T + 'static,
@@ -104,6 +122,7 @@ where
 ///
 /// # Panics
 /// As [`spawn`].
+#[track_caller]
 pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
 where
     F: FnOnce() -> T + 'static,

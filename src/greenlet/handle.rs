@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
@@ -136,6 +137,12 @@ impl<T: 'static> Greenlet<T> {
     /// The greenlet's id.
     pub fn id(&self) -> GreenletId {
         self.header().id
+    }
+
+    /// Where the greenlet was spawned: the file, line and column of the `spawn` call
+    /// (of the user's call, through `Builder`, `Pool`, `Group` and `Handle`).
+    pub fn spawned_at(&self) -> &'static Location<'static> {
+        self.header().spawned_at
     }
 
     /// The greenlet's name, if it was given one with [`Builder::name`](crate::Builder::name).

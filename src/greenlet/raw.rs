@@ -7,6 +7,7 @@ use std::alloc::Layout;
 use std::cell::{Cell, OnceCell, RefCell, UnsafeCell};
 use std::io;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -38,11 +39,11 @@ pub(crate) struct Header {
     lifecycle: Cell<Lifecycle>,
     /// When it finished, as a per-thread sequence number (for `JoinAll`).
     finish_seq: Cell<u64>,
-    /// Wakers of contexts waiting for it to finish.
-    joiners: Joiners,
-    /// The rarely used part, boxed on first use.
+    /// The rarely used part (a name, joiners, a start timer), boxed on first use.
     cold: OnceCell<Box<Cold>>,
     pub(crate) id: GreenletId,
+    /// Where it was spawned (`#[track_caller]` on every spawn).
+    pub(crate) spawned_at: &'static Location<'static>,
     /// The hub's part (run-queue link, counts, coroutine, wait state), from the end
     /// of the first cache line to the middle of the third: its link, counts and
     /// vtable share the first line with the fields above, its coroutine fills the
@@ -82,21 +83,20 @@ struct Cold {
     /// The `spawn_later` start timer, once set (kept after it fired: cancelling it
     /// then says so).
     start_timer: Cell<Option<TimerKey>>,
+    /// Wakers of contexts waiting for it to finish. Most greenlets are joined after
+    /// they finish, or never, so this is here: the first join that waits for a
+    /// running greenlet boxes the cold part.
+    joiners: RefCell<Vec<Waker>>,
 }
 
-/// The wakers of contexts waiting for a greenlet to finish. Most greenlets are joined
-/// after they finish, or never, so the list is boxed when the first joiner comes.
-#[derive(Default)]
-struct Joiners(OnceCell<Box<RefCell<Vec<Waker>>>>);
-
-impl Joiners {
-    /// Takes every waker (none if the list was never created).
-    #[inline]
-    fn take(&self) -> Vec<Waker> {
-        match self.0.get() {
-            Some(list) => std::mem::take(&mut *list.borrow_mut()),
-            None => Vec::new(),
-        }
+impl Cold {
+    fn new(name: Option<Rc<str>>, stack_size: usize) -> Box<Cold> {
+        Box::new(Cold {
+            name,
+            stack_size,
+            start_timer: Cell::new(None),
+            joiners: RefCell::new(Vec::new()),
+        })
     }
 }
 
@@ -111,9 +111,9 @@ impl Drop for Joiner<'_> {
     fn drop(&mut self) {
         // A finished greenlet has taken its list already.
         if !self.header.is_finished()
-            && let Some(list) = self.header.joiners.0.get()
+            && let Some(cold) = self.header.cold.get()
         {
-            list.borrow_mut().retain(|j| *j != self.waker);
+            cold.joiners.borrow_mut().retain(|j| *j != self.waker);
         }
     }
 }
@@ -187,13 +187,8 @@ impl Header {
 
     /// The part few greenlets use, created if need be.
     fn cold(&self) -> &Cold {
-        self.cold.get_or_init(|| {
-            Box::new(Cold {
-                name: None,
-                stack_size: DEFAULT_STACK_SIZE,
-                start_timer: Cell::new(None),
-            })
-        })
+        self.cold
+            .get_or_init(|| Cold::new(None, DEFAULT_STACK_SIZE))
     }
 
     /// Makes it wait for its start timer (`spawn_later`): `Delayed`, with the timer
@@ -210,8 +205,7 @@ impl Header {
     /// Nothing is registered if it has finished already.
     pub(crate) fn add_joiner(&self, waker: Waker) -> Joiner<'_> {
         if !self.is_finished() {
-            let list = self.joiners.0.get_or_init(Box::default);
-            list.borrow_mut().push(waker);
+            self.cold().joiners.borrow_mut().push(waker);
         }
         Joiner {
             header: self,
@@ -224,7 +218,7 @@ impl Header {
     #[inline(always)]
     fn complete(&self) {
         self.finish_seq.set(next_finish_seq());
-        if self.joiners.0.get().is_some() {
+        if self.cold.get().is_some() {
             self.wake_joiners();
         }
     }
@@ -232,7 +226,11 @@ impl Header {
     #[cold]
     #[inline(never)]
     fn wake_joiners(&self) {
-        for w in self.joiners.take() {
+        let joiners = match self.cold.get() {
+            Some(cold) => std::mem::take(&mut *cold.joiners.borrow_mut()),
+            None => Vec::new(),
+        };
+        for w in joiners {
             w.wake();
         }
     }
@@ -478,6 +476,7 @@ unsafe fn free_block(p: NonNull<u8>, layout: Layout) {
 pub(crate) fn create<F, T>(
     hub: &Hub,
     id: GreenletId,
+    spawned_at: &'static Location<'static>,
     name: Option<String>,
     stack_size: Option<usize>,
     f: F,
@@ -498,17 +497,13 @@ where
                 task: Task::new(&Spawned::<T, F>::VTABLE.task),
                 lifecycle: Cell::new(Lifecycle::New),
                 finish_seq: Cell::new(u64::MAX),
-                joiners: Joiners::default(),
                 cold: if name.is_none() && stack_size == DEFAULT_STACK_SIZE {
                     OnceCell::new()
                 } else {
-                    OnceCell::from(Box::new(Cold {
-                        name: name.map(Rc::from),
-                        stack_size,
-                        start_timer: Cell::new(None),
-                    }))
+                    OnceCell::from(Cold::new(name.map(Rc::from), stack_size))
                 },
                 id,
+                spawned_at,
             },
             result: Cell::new(None),
         },

@@ -3,6 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,19 +50,22 @@ impl Handle {
     /// spawned at once; on another, it is created the next time that hub looks at
     /// its inbox (at once if the hub is waiting). It starts as any greenlet does: when
     /// its hub next runs greenlets.
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> RemoteGreenlet<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         let id = GreenletId::next();
+        let at = Location::caller();
         let state = Arc::new(State {
             id,
+            at,
             result: parking_lot::Mutex::new(None),
             done: Event::new(),
         });
         let pending = Pending(Some(state.clone()));
-        let job = move || start_here(id, f, pending);
+        let job = move || start_here(id, at, f, pending);
         if self.hub.is_current() {
             job();
         } else {
@@ -87,6 +91,8 @@ impl fmt::Debug for Handle {
 /// greenlets on the target hub that deliver it.
 struct State<T> {
     id: GreenletId,
+    /// Where `Handle::spawn` was called.
+    at: &'static Location<'static>,
     result: parking_lot::Mutex<Option<Result<T, JoinError>>>,
     /// Set once `result` holds the result.
     done: Event,
@@ -132,12 +138,12 @@ thread_local! {
 /// On the target hub: spawns the user's greenlet and a second one that joins it and
 /// delivers its result (the only way to get it exactly: panicked, killed, or unwound
 /// when the hub exits).
-fn start_here<F, T>(id: GreenletId, f: F, pending: Pending<T>)
+fn start_here<F, T>(id: GreenletId, at: &'static Location<'static>, f: F, pending: Pending<T>)
 where
     F: FnOnce() -> T + 'static,
     T: Send + 'static,
 {
-    let g = match Builder::new().id(id).spawn(f) {
+    let g = match Builder::new().id(id).spawned_at(at).spawn(f) {
         Ok(g) => g,
         Err(e) => return pending.deliver(Err(JoinError::spawn_failed(id, e))),
     };
@@ -146,7 +152,7 @@ where
     // the result here to report why.
     let owed = Rc::new(Cell::new(Some(pending)));
     let owed_there = owed.clone();
-    let delivery = Builder::new().spawn(move || {
+    let delivery = Builder::new().spawned_at(at).spawn(move || {
         let r = g.join();
         let _ = REMOTES.try_with(|m| m.borrow_mut().remove(&id));
         if let Some(pending) = owed_there.take() {
@@ -213,6 +219,11 @@ impl<T> RemoteGreenlet<T> {
     /// The greenlet's id, known before it is created on its hub.
     pub fn id(&self) -> GreenletId {
         self.state.id
+    }
+
+    /// Where [`Handle::spawn`] was called for it.
+    pub fn spawned_at(&self) -> &'static Location<'static> {
+        self.state.at
     }
 
     /// Kills the greenlet on its hub and waits until it has finished unwinding.
