@@ -313,7 +313,12 @@ fn a_child_and_its_pipes_may_move_to_another_thread() {
         .unwrap();
     let mut line = String::new();
     let status = std::thread::spawn(move || {
-        child.stdout.as_mut().unwrap().read_to_string(&mut line).unwrap();
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_to_string(&mut line)
+            .unwrap();
         (child.wait().unwrap(), line)
     })
     .join()
