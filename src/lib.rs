@@ -26,6 +26,7 @@ pub mod local;
 pub mod net;
 pub mod os;
 pub mod pool;
+pub mod process;
 pub mod queue;
 pub mod server;
 pub mod sync;

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("os/", 6, "the typed API"),
     ("fs.rs", 6, "the typed API"),
     ("pool.rs", 6, "the typed API"),
+    ("process/", 6, "the typed API"),
     ("local.rs", 6, "the typed API"),
     ("hubs/", 6, "the typed API"),
     ("server.rs", 6, "the typed API"),

@@ -49,3 +49,20 @@ pub(crate) fn ready_now(fd: RawFd, write: bool) -> io::Result<bool> {
     }
     Ok(pfd.revents != 0)
 }
+
+/// Takes an fd out of non-blocking mode (a no-op if it is not in it), for an fd that
+/// leaves the crate's hands, to a child process say.
+pub(crate) fn set_blocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl with F_GETFL/F_SETFL takes no pointers; a bad fd is EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_NONBLOCK != 0 {
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -5,8 +5,9 @@
 //! The backend's contract: Linux (or Android), where the crate relies on epoll
 //! (through mio), `accept4` with `SOCK_NONBLOCK`, `MSG_NOSIGNAL`, `membarrier(2)`
 //! (owner mode falls back to locks without it), `MADV_GUARD_INSTALL` guard pages
-//! (falling back to `mprotect` before Linux 6.13), `/proc/self/task`, and a
-//! `SIGSEGV` handler on an alternate signal stack. Functions here are thin: they
+//! (falling back to `mprotect` before Linux 6.13), `/proc/self/task`, a `SIGSEGV`
+//! handler on an alternate signal stack, and pidfds for child processes
+//! (`pidfd_open`, Linux 5.3; `waitid(P_PIDFD)`, 5.4). Functions here are thin: they
 //! make the call, turn `-1` into an `io::Error`, and say in `# Safety` what the
 //! caller must guarantee when misuse could corrupt memory.
 
@@ -19,11 +20,12 @@ compile_error!(
 pub(crate) mod fd;
 pub(crate) mod mem;
 pub(crate) mod membarrier;
+pub(crate) mod process;
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod thread;
 
 /// The errno values the layers above compare errors with.
 pub(crate) mod errno {
-    pub(crate) use libc::{EAGAIN, EEXIST, EPERM};
+    pub(crate) use libc::{EAGAIN, EEXIST, EPERM, ESRCH};
 }

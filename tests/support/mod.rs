@@ -1,11 +1,13 @@
 //! Helpers shared by the core behaviour tests: an order log, drop counters, a
-//! "not early, not absurdly late" timing check, child processes (`child`) and waiting
-//! from another thread until a hub is parked (`parked`).
+//! "not early, not absurdly late" timing check, child processes (`child`), waiting
+//! from another thread until a hub is parked (`parked`), and what `/proc` says about
+//! a process (`procs`).
 
 #![allow(dead_code)]
 
 pub mod child;
 pub mod parked;
+pub mod procs;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
