@@ -5,8 +5,9 @@
 //! The backend's contract: Linux (or Android), where the crate relies on epoll
 //! (through mio), `accept4` with `SOCK_NONBLOCK`, `MSG_NOSIGNAL`, `membarrier(2)`
 //! (owner mode falls back to locks without it), `MADV_GUARD_INSTALL` guard pages
-//! (falling back to `mprotect` before Linux 6.13), `/proc/self/task`, and a
-//! `SIGSEGV` handler on an alternate signal stack. Functions here are thin: they
+//! (falling back to `mprotect` before Linux 6.13), `/proc/self/task`, a
+//! `SIGSEGV` handler on an alternate signal stack, and `sigaction` handlers that turn
+//! other signals into events through a pipe (`sigcatch`). Functions here are thin: they
 //! make the call, turn `-1` into an `io::Error`, and say in `# Safety` what the
 //! caller must guarantee when misuse could corrupt memory.
 
@@ -19,6 +20,7 @@ compile_error!(
 pub(crate) mod fd;
 pub(crate) mod mem;
 pub(crate) mod membarrier;
+pub(crate) mod sigcatch;
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod thread;
