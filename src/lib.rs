@@ -29,6 +29,7 @@ pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod server;
+pub mod signal;
 pub mod sync;
 
 pub use crate::greenlet::{
@@ -95,5 +96,13 @@ pub mod __private {
     /// and poll, so `true` means "about to block", not yet "blocked in the poll".
     pub fn hub_waits_for_remote(w: &crate::wake::Waker) -> bool {
         w.hub_waits_for_remote()
+    }
+
+    /// How many contexts (greenlets or threads, on any hub) are registered waiting for
+    /// `signum` through `greenlet::signal`. A context registers just before it parks,
+    /// so once this counts it, a signal sent will wake it. Lets a test send the signal
+    /// only once the waiter is there.
+    pub fn signal_waiters(signum: i32) -> usize {
+        crate::signal::waiters(signum)
     }
 }

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("sync/owner.rs", 5, "blocking operations"),
     ("sync/", 6, "the typed API"),
     ("queue/", 6, "the typed API"),
+    ("signal/", 6, "the typed API"),
     ("net/", 6, "the typed API"),
     ("os/", 6, "the typed API"),
     ("fs.rs", 6, "the typed API"),

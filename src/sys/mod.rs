@@ -6,7 +6,8 @@
 //! (through mio), `accept4` with `SOCK_NONBLOCK`, `MSG_NOSIGNAL`, `membarrier(2)`
 //! (owner mode falls back to locks without it), `MADV_GUARD_INSTALL` guard pages
 //! (falling back to `mprotect` before Linux 6.13), `/proc/self/task`, a `SIGSEGV`
-//! handler on an alternate signal stack, and pidfds for child processes
+//! handler on an alternate signal stack, `sigaction` handlers that turn other signals
+//! into events through a pipe (`sigcatch`), and pidfds for child processes
 //! (`pidfd_open`, Linux 5.3; `waitid(P_PIDFD)`, 5.4). Functions here are thin: they
 //! make the call, turn `-1` into an `io::Error`, and say in `# Safety` what the
 //! caller must guarantee when misuse could corrupt memory.
@@ -21,6 +22,7 @@ pub(crate) mod fd;
 pub(crate) mod mem;
 pub(crate) mod membarrier;
 pub(crate) mod process;
+pub(crate) mod sigcatch;
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod thread;
