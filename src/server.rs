@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::hubs::{Hubs, RunningHubs};
+use crate::hubs::{Hubs, RemoteGreenlet, RunningHubs};
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs};
 use crate::pool::Group;
 use crate::sync::{Event, Semaphore};
@@ -112,6 +112,7 @@ impl StreamServer {
             grace_nanos: AtomicU64::new(0),
             accepting: AtomicUsize::new(self.hubs),
             accept_stopped: Event::new(),
+            signal_waiters: parking_lot::Mutex::new(Vec::new()),
         });
         let listeners = parking_lot::Mutex::new(listeners);
         let handler = Arc::new(handler);
@@ -121,7 +122,15 @@ impl StreamServer {
             let listener = listeners.lock()[i]
                 .take()
                 .expect("each hub takes its own listener once");
-            serve_hub(listener, handler.clone(), max, &s)
+            let report = serve_hub(listener, handler.clone(), max, &s);
+            if i == 0 {
+                // They wait on hub 0 for signals that may never come: they go now,
+                // so that the hub can end (one of them may be the caller of `stop`).
+                for waiter in std::mem::take(&mut *s.signal_waiters.lock()) {
+                    waiter.kill_nowait();
+                }
+            }
+            report
         });
         Ok(ServerHandle {
             addr: self.addr,
@@ -141,6 +150,19 @@ struct Shared {
     accepting: AtomicUsize,
     /// Set once no hub accepts any more.
     accept_stopped: Event,
+    /// Greenlets on hub 0 waiting for signals to stop the server (`stop_on_signals`).
+    signal_waiters: parking_lot::Mutex<Vec<RemoteGreenlet<()>>>,
+}
+
+impl Shared {
+    fn stop(&self, grace: Duration) {
+        if !self.stop.is_set() {
+            let nanos = u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX);
+            self.grace_nanos.store(nanos, Ordering::Release);
+            self.stop.set();
+        }
+        self.accept_stopped.wait();
+    }
 }
 
 /// What one hub did.
@@ -248,12 +270,29 @@ impl ServerHandle {
     /// killed (their `Drop`s run). [`join`](ServerHandle::join) waits for all that.
     /// A second call waits for the first one's accept stop and changes nothing.
     pub fn stop(&self, grace: Duration) {
+        self.shared.stop(grace);
+    }
+
+    /// Stops the server, as [`stop`](ServerHandle::stop) with `grace`, when the
+    /// process gets one of `signals` (`SIGTERM`, `SIGINT`...): the signals are caught
+    /// from now on (their previous disposition comes back when the server has
+    /// stopped), and the wait is a greenlet on the server's first hub.
+    ///
+    /// # Errors
+    /// A signal that cannot be caught, as [`signal::listen_any`](crate::signal::listen_any) says.
+    pub fn stop_on_signals(&self, signals: &[i32], grace: Duration) -> io::Result<()> {
+        let mut listener = crate::signal::listen_any(signals)?;
+        let shared = self.shared.clone();
+        // Under the lock hub 0 takes the waiters with, once the server has stopped:
+        // a waiter is either taken (and killed) or never spawned.
+        let mut waiters = self.shared.signal_waiters.lock();
         if !self.shared.stop.is_set() {
-            let nanos = u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX);
-            self.shared.grace_nanos.store(nanos, Ordering::Release);
-            self.shared.stop.set();
+            waiters.push(self.hubs.handles()[0].spawn(move || {
+                listener.recv();
+                shared.stop(grace);
+            }));
         }
-        self.shared.accept_stopped.wait();
+        Ok(())
     }
 
     /// Whether `stop` has been called.

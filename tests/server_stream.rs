@@ -220,3 +220,80 @@ fn bind_reuseport_lets_two_listeners_share_an_address() {
     let err = std::net::TcpListener::bind(addr).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddrInUse);
 }
+
+/// `stop_on_signals`: a SIGTERM from outside stops the server gracefully. In a child
+/// process, which the parent signals once it has a connection in flight.
+#[test]
+fn sigterm_stops_a_server_gracefully() {
+    const CHILD: &str = "GREENLET_SERVER_SIGNAL_CHILD";
+    if std::env::var(CHILD).is_ok() {
+        let server = StreamServer::bind("127.0.0.1:0")
+            .unwrap()
+            .serve(|mut conn, _| {
+                let mut b = [0; 1];
+                conn.read_exact(&mut b).unwrap();
+                println!("handling");
+                // In flight when the signal comes; finishes within the grace.
+                greenlet::sleep(Duration::from_millis(100));
+                conn.write_all(&b).unwrap();
+            })
+            .unwrap();
+        server
+            .stop_on_signals(&[libc::SIGTERM, libc::SIGINT], Duration::from_secs(5))
+            .unwrap();
+        println!("ready {}", server.local_addr().port());
+        let report = server.join();
+        println!(
+            "report served={} killed={} panics={}",
+            report.served, report.killed_at_stop, report.handler_panics
+        );
+        return;
+    }
+    use std::io::BufRead;
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "sigterm_stops_a_server_gracefully",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let port = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the child ended early"
+        );
+        if let Some(p) = line.strip_prefix("ready ") {
+            break p.trim().parse::<u16>().unwrap();
+        }
+    };
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.write_all(b"z").unwrap();
+    // The request is in flight once its handler says so; the signal is caught since
+    // before "ready".
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the child ended early"
+        );
+        if line.trim() == "handling" {
+            break;
+        }
+    }
+    // SAFETY: kill(2) with our child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let mut b = [0; 1];
+    conn.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"z", "the in-flight request finished");
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(status.success(), "child: {status}; stdout:\n{rest}");
+    assert!(rest.contains("report served=1 killed=0 panics=0"), "{rest}");
+}
