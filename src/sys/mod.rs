@@ -24,6 +24,7 @@ pub(crate) mod process;
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod thread;
+pub(crate) mod valgrind;
 
 /// The errno values the layers above compare errors with.
 pub(crate) mod errno {
