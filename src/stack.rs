@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use corosensei::stack::{Stack, StackPointer};
 
 use crate::sys::mem::{self, page_size};
+use crate::sys::valgrind;
 
 /// The default usable stack size of a greenlet: 256 KiB. See `arch/stacks.md`.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -132,6 +133,9 @@ struct SizeClass {
     reserved: usize,
     arena: Option<Arena>,
     arenas: Vec<(usize, usize)>,
+    /// Under valgrind, the ids of this class's stacks, registered when carved and
+    /// deregistered when their arenas are unmapped; empty otherwise.
+    valgrind_stacks: Vec<valgrind::StackId>,
 }
 
 impl StackPool {
@@ -172,6 +176,7 @@ impl StackPool {
                     reserved: 0,
                     arena: None,
                     arenas: Vec::new(),
+                    valgrind_stacks: Vec::new(),
                 });
                 self.classes.last_mut().expect("just pushed")
             }
@@ -302,16 +307,29 @@ impl SizeClass {
         // SAFETY: the page starts the next unused slot of the arena.
         unsafe { install_guard(guard) }.map_err(|e| limit_error(e, self.size))?;
         arena.next += 1;
-        Ok(PooledStack {
+        let stack = PooledStack {
             base: guard + stride,
             size: self.size,
-        })
+        };
+        // Without this, valgrind takes a switch between this stack and one less than
+        // 2 MB away for a huge push or pop and marks live frames undefined. Here, not
+        // at spawn: carving is cold, and a stack keeps its registration while pooled.
+        if valgrind::running_on_valgrind() != 0 {
+            let id = valgrind::stack_register(stack.limit_addr(), stack.base);
+            self.valgrind_stacks.push(id);
+        }
+        Ok(stack)
     }
 }
 
 impl Drop for StackPool {
     fn drop(&mut self) {
-        for class in &self.classes {
+        for class in &mut self.classes {
+            // Before the memory goes: a later mapping at these addresses (a thread's
+            // stack, say) must not be taken for a greenlet stack.
+            for id in class.valgrind_stacks.drain(..) {
+                valgrind::stack_deregister(id);
+            }
             for &(start, len) in &class.arenas {
                 // SAFETY: the hub drops its pool only after every greenlet has finished
                 // or been unwound, so no stack in these arenas is in use.

@@ -7,6 +7,8 @@
 //! that counts calls per fd. std's `TcpStream::read`, which the crate's `TcpStream`
 //! calls, is a `recv(fd, buf, len, 0)`.
 
+mod support;
+
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -116,7 +118,7 @@ fn parked_reader<const BUF: usize>() -> (TcpStream, Got, Greenlet<io::Result<()>
 /// deterministic: the reader runs to its next park before this sees its bytes, so
 /// once it returns the reader waits in its next read.
 fn until_read(got: &RefCell<Vec<u8>>, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + support::late(Duration::from_secs(10));
     while got.borrow().len() < n {
         assert!(
             Instant::now() < deadline,

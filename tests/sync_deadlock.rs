@@ -65,7 +65,7 @@ fn run_child(name: &str) -> (i32, String) {
             std::io::Read::read_to_string(c.stderr.as_mut().unwrap(), &mut err).unwrap();
             return (status.code().unwrap_or(-1), err);
         }
-        if start.elapsed() > Duration::from_secs(30) {
+        if start.elapsed() > support::late(Duration::from_secs(30)) {
             c.kill().unwrap();
             panic!("child {name} hung");
         }

@@ -17,21 +17,35 @@ fn ms(n: u64) -> Duration {
 
 #[test]
 fn iwait_yields_in_readiness_order_over_mixed_objects() {
+    // One object becomes ready at a time, each once the consumer has taken the one
+    // before: a handshake, not sleeps. With 5 ms sleeps between them, a consumer late
+    // by 5 ms (under valgrind, which translates code when it first runs, every time)
+    // found two ready at once and took them in list order.
     let ev = Rc::new(Event::new());
     let res = Rc::new(AsyncResult::new());
     let q = Rc::new(Queue::new());
-    let g = greenlet::spawn(|| greenlet::sleep(ms(15)));
-    let (e, r, q2) = (ev.clone(), res.clone(), q.clone());
+    let go = Rc::new(Event::new());
+    let taken = Rc::new(Queue::new());
+    let g = {
+        let go = go.clone();
+        greenlet::spawn(move || go.wait())
+    };
+    let (e, r, q2, t) = (ev.clone(), res.clone(), q.clone(), taken.clone());
     greenlet::spawn(move || {
-        greenlet::sleep(ms(5));
         r.set(1).unwrap();
-        greenlet::sleep(ms(5));
+        t.get().unwrap();
         q2.put(2).unwrap();
-        greenlet::sleep(ms(10));
+        t.get().unwrap();
+        go.set(); // g finishes when it next runs
+        t.get().unwrap();
         e.set();
     });
     let objects: [&dyn Waitable; 4] = [&*ev, &*res, &*q, &g];
-    let order: Vec<usize> = iwait(&objects, None).collect();
+    let mut order = Vec::new();
+    for i in iwait(&objects, None) {
+        order.push(i);
+        taken.put(()).unwrap();
+    }
     assert_eq!(order, [1, 2, 3, 0]);
 }
 

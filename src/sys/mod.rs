@@ -26,6 +26,7 @@ pub(crate) mod sigcatch;
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod thread;
+pub(crate) mod valgrind;
 
 /// The errno values the layers above compare errors with.
 pub(crate) mod errno {

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 pub const CHILD_ENV: &str = "GREENLET_CHILD";
 /// Printed by a child scenario that ran to its end.
 pub const CHILD_OK: &str = "CHILD-SCENARIO-OK";
-/// A child taking longer than this is taken to hang: killed, and the test fails.
+/// A child taking longer than this (stretched by `slowdown()`) is taken to hang:
+/// killed, and the test fails.
 pub const CHILD_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Whether this process is the child that should run scenario `name`.
@@ -43,16 +44,17 @@ pub fn run_child(name: &str) -> Output {
         buf
     });
     let start = Instant::now();
+    let timeout = super::late(CHILD_TIMEOUT);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for the child") {
             break status;
         }
-        if start.elapsed() > CHILD_TIMEOUT {
+        if start.elapsed() > timeout {
             child.kill().expect("kill the hung child");
             child.wait().expect("reap the hung child");
             let stderr = err.join().expect("stderr reader");
             panic!(
-                "child scenario {name} hung for {CHILD_TIMEOUT:?}; stderr:\n{}",
+                "child scenario {name} hung for {timeout:?}; stderr:\n{}",
                 String::from_utf8_lossy(&stderr)
             );
         }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use greenlet::wake::Waker;
 
-/// How long a thread waits for a hub to park before the test calls it broken.
+/// How long a thread waits for a hub to park before the test calls it broken
+/// (stretched by `slowdown()`).
 pub const PARK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A hub as seen from other threads. Made on the hub's thread; `Copy + Send`.
@@ -41,11 +42,12 @@ impl HubProbe {
     /// longer than [`PARK_TIMEOUT`].
     pub fn wait_parked(&self) -> Result<(), String> {
         let start = Instant::now();
+        let timeout = super::late(PARK_TIMEOUT);
         let mut spins = 0u32;
         while !self.parked() {
-            if start.elapsed() > PARK_TIMEOUT {
+            if start.elapsed() > timeout {
                 return Err(format!(
-                    "the hub never parked: after {PARK_TIMEOUT:?} it still had something \
+                    "the hub never parked: after {timeout:?} it still had something \
                      to run, a timer, or was not asleep in its poll"
                 ));
             }
