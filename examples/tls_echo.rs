@@ -158,11 +158,13 @@ fn main() {
     let cert = throwaway_cert();
     if args.first().map(String::as_str) == Some("serve") {
         let (addr, hubs) = serve_args(&args[1..]);
+        let hubs = greenlet::Hubs::new(hubs).len(); // 0: one per CPU
         let pem_path = std::env::temp_dir().join("greenlet-tls_echo-cert.pem");
         std::fs::write(&pem_path, &cert.pem).expect("write the certificate");
         let server = start(&addr, hubs, server_config(&cert));
+        let s = if hubs == 1 { "" } else { "s" };
         println!(
-            "TLS echo server on {} ({hubs} hubs); its certificate: {}",
+            "TLS echo server on {} ({hubs} hub{s}); its certificate: {}",
             server.local_addr(),
             pem_path.display()
         );
