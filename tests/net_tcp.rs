@@ -456,6 +456,27 @@ fn sockets_are_send_and_sync_like_std() {
 }
 
 #[test]
+fn tcp_sockets_are_unwind_safe_like_std() {
+    fn assert_unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    assert_unwind_safe::<std::net::TcpStream>();
+    assert_unwind_safe::<TcpStream>();
+    assert_unwind_safe::<TcpListener>();
+    // What that allows, as with std's: a panic caught around a use of the socket,
+    // which is still usable after it.
+    let (c, s) = pair();
+    let caught = std::panic::catch_unwind(|| {
+        (&c).write_all(b"before").unwrap();
+        panic!("in the middle");
+    });
+    assert!(caught.is_err());
+    (&c).write_all(b" after").unwrap();
+    drop(c);
+    let mut got = String::new();
+    (&s).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "before after");
+}
+
+#[test]
 fn dropped_on_another_thread_while_its_hub_lives() {
     use std::sync::mpsc;
     let (tx, rx) = mpsc::channel();

@@ -28,6 +28,16 @@ super::socket_options!(TcpStream);
 super::socket_options!(TcpListener);
 super::stream_io!(TcpStream, short_read_drains);
 
+// std's TCP sockets are `UnwindSafe` and `RefUnwindSafe` (they are an fd), so code
+// that catches a panic around one (`catch_unwind(|| handle(&stream))`) compiles;
+// ours must too. The auto traits miss it only because the registration keeps its
+// per-hub tokens behind a lock: nothing done under that lock can unwind (a lookup
+// and a push), and the rest is atomics, so no panic leaves a socket half-updated.
+impl std::panic::UnwindSafe for TcpStream {}
+impl std::panic::RefUnwindSafe for TcpStream {}
+impl std::panic::UnwindSafe for TcpListener {}
+impl std::panic::RefUnwindSafe for TcpListener {}
+
 impl TcpStream {
     /// Opens a connection, trying each address in turn. Host names resolve on the
     /// thread pool; the connection itself waits on the hub.
