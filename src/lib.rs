@@ -20,9 +20,11 @@ mod join;
 pub mod threadpool;
 mod time;
 // 6. The typed API (`sync` holds the raw wait machinery of layer 5 too).
+pub mod dump;
 pub mod fs;
 mod hubs;
 pub mod local;
+pub mod monitor;
 pub mod net;
 pub mod os;
 pub mod pool;
@@ -32,6 +34,7 @@ pub mod server;
 pub mod signal;
 pub mod sync;
 
+pub use crate::dump::dump;
 pub use crate::greenlet::{
     Builder, Current, Greenlet, GreenletId, JoinError, current, spawn, spawn_later,
 };

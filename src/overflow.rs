@@ -10,7 +10,8 @@
 //! jumping over it.
 //!
 //! This layer knows stacks, not greenlets: what runs on this thread is asked of a
-//! lookup the greenlet layer registers ([`set_running_stack`]).
+//! lookup the greenlet layer registers ([`set_running_stack`]), which the hub's
+//! blocking monitor also uses ([`with_running`]).
 
 use std::sync::OnceLock;
 
@@ -24,6 +25,8 @@ pub(crate) struct RunningStack<'a> {
     pub(crate) size: usize,
     pub(crate) name: Option<&'a str>,
     pub(crate) id: u64,
+    /// Where it was spawned.
+    pub(crate) spawned_at: &'static std::panic::Location<'static>,
 }
 
 /// Calls its argument with the running greenlet's stack, if a greenlet runs. Must be
@@ -48,6 +51,14 @@ pub(crate) fn install() {
 /// stays valid while a greenlet runs; no allocation, no lock, no other call).
 pub(crate) unsafe fn set_running_stack(lookup: Lookup) {
     let _ = LOOKUP.set(lookup);
+}
+
+/// Calls `f` with the greenlet running on this thread, if a greenlet runs (and the
+/// greenlet layer has registered its lookup). Async-signal-safe, like the lookup.
+pub(crate) fn with_running(f: &mut dyn FnMut(RunningStack<'_>)) {
+    if let Some(lookup) = LOOKUP.get() {
+        lookup(f);
+    }
 }
 
 /// Reports and returns true if `addr` is in the running greenlet's guard page.

@@ -35,6 +35,8 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("local.rs", 6, "the typed API"),
     ("hubs/", 6, "the typed API"),
     ("server.rs", 6, "the typed API"),
+    ("monitor.rs", 6, "the typed API"),
+    ("dump.rs", 6, "the typed API"),
     ("lib.rs", 7, "the crate root"),
 ];
 

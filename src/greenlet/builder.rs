@@ -17,6 +17,8 @@ pub struct Builder {
     id: Option<GreenletId>,
     /// A spawn site recorded earlier (by `Handle::spawn`, on the calling thread).
     at: Option<&'static Location<'static>>,
+    /// The spawner, when it is not the running context (`Handle::spawn`).
+    parent: Option<GreenletId>,
 }
 
 impl Builder {
@@ -40,6 +42,12 @@ impl Builder {
     /// Gives the greenlet an id taken earlier with `GreenletId::next`.
     pub(crate) fn id(mut self, id: GreenletId) -> Builder {
         self.id = Some(id);
+        self
+    }
+
+    /// Records `parent` as the spawner instead of the running context.
+    pub(crate) fn parent(mut self, parent: GreenletId) -> Builder {
+        self.parent = Some(parent);
         self
     }
 
@@ -99,7 +107,11 @@ impl Builder {
             Some(at) => at,
             None => Location::caller(),
         };
-        let ptr = raw::create(hub, id, at, self.name, self.stack_size, f)?;
+        let parent = match self.parent {
+            Some(p) => p,
+            None => super::current::id_on(hub),
+        };
+        let ptr = raw::create(hub, id, at, parent, self.name, self.stack_size, f)?;
         Ok(Greenlet::from_created(ptr))
     }
 }

@@ -64,8 +64,15 @@ pub fn current() -> Current {
 
 /// The id of the running greenlet, or of the thread outside greenlets.
 pub(crate) fn current_id() -> GreenletId {
-    match running_header() {
-        Some(h) => h.id,
+    id_on(Hub::current())
+}
+
+/// `current_id`, with this thread's hub in hand.
+#[inline]
+pub(super) fn id_on(hub: &Hub) -> GreenletId {
+    match hub.current_task() {
+        // SAFETY: every task is a greenlet's (`raw::create`).
+        Some(task) => unsafe { Header::from_task(task) }.id,
         None => root_id(),
     }
 }
@@ -77,17 +84,26 @@ fn running_header() -> Option<&'static Header> {
     Some(unsafe { Header::from_task(task) })
 }
 
+/// The id this thread's own stack goes by.
+pub(crate) fn root_id_here() -> GreenletId {
+    root_id()
+}
+
 /// The id the thread's own stack goes by, taken on first use.
+#[inline]
 fn root_id() -> GreenletId {
     thread_local! { static ROOT: Cell<Option<GreenletId>> = const { Cell::new(None) }; }
     ROOT.with(|r| match r.get() {
         Some(id) => id,
-        None => {
-            let id = GreenletId::next();
-            r.set(Some(id));
-            id
-        }
+        None => first_root_id(r),
     })
+}
+
+#[cold]
+fn first_root_id(r: &Cell<Option<GreenletId>>) -> GreenletId {
+    let id = GreenletId::next();
+    r.set(Some(id));
+    id
 }
 
 /// Called with the id of each greenlet that finishes, on its own stack, after its

@@ -52,6 +52,9 @@ impl<T> Greenlet<T> {
 
 impl<T> Drop for Greenlet<T> {
     fn drop(&mut self) {
+        if super::finished::keeping() && self.header().is_finished() {
+            super::finished::forget(self.header().id);
+        }
         // SAFETY: the handle owns one count of this live task.
         unsafe { hub::release(super::raw::task_of(self.ptr)) }
     }
@@ -72,6 +75,7 @@ impl<T: 'static> Greenlet<T> {
     ///
     /// # Panics
     /// If a greenlet joins itself.
+    #[inline]
     pub fn join(self) -> Result<T, JoinError> {
         self.wait();
         self.inner()
@@ -178,7 +182,12 @@ impl GreenletRef {
             .map(|t| GreenletRef(t.counted()))
     }
 
-    fn header(&self) -> &Header {
+    /// A counted handle to the greenlet whose header this is.
+    pub(super) fn of(h: &Header) -> GreenletRef {
+        GreenletRef(h.task.counted())
+    }
+
+    pub(super) fn header(&self) -> &Header {
         // SAFETY: every task is a greenlet's (`raw::create`).
         unsafe { Header::from_task(&self.0) }
     }

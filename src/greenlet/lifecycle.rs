@@ -1,5 +1,7 @@
 //! A greenlet's lifecycle: one field, with the table of what each state implies.
 
+use std::cell::Cell;
+
 /// Where a greenlet is in its life. One field, so that what the handle, the hub and
 /// the closure's storage assume always agree.
 ///
@@ -22,17 +24,18 @@
 ///
 /// The result is stored exactly when the state becomes `Finished` or `Cancelled`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Lifecycle {
     /// Spawned, queued, not yet run.
-    New,
+    New = 0,
     /// Spawned with `spawn_later`: queued by its start timer (or never, without one).
-    Delayed,
+    Delayed = 1,
     /// Has run at least once; its coroutine exists.
-    Started,
+    Started = 2,
     /// Returned, panicked, or was killed after it started.
-    Finished,
+    Finished = 3,
     /// Killed before it ever ran.
-    Cancelled,
+    Cancelled = 4,
 }
 
 impl Lifecycle {
@@ -46,5 +49,49 @@ impl Lifecycle {
     #[inline]
     pub(crate) fn is_done(self) -> bool {
         matches!(self, Lifecycle::Finished | Lifecycle::Cancelled)
+    }
+}
+
+/// A greenlet's lifecycle and its finish order in one word (the header has no room
+/// for two): the state in the low byte, the order in the high 56 bits, which count
+/// the greenlets of a thread in the order they finished (`JoinAll`), and never wrap.
+pub(crate) struct LifeCell(Cell<u64>);
+
+/// The finish order of a greenlet that has not finished.
+const UNFINISHED: u64 = u64::MAX >> 8;
+
+impl LifeCell {
+    pub(crate) const fn new() -> LifeCell {
+        LifeCell(Cell::new(UNFINISHED << 8 | Lifecycle::New as u64))
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> Lifecycle {
+        match self.0.get() as u8 {
+            0 => Lifecycle::New,
+            1 => Lifecycle::Delayed,
+            2 => Lifecycle::Started,
+            3 => Lifecycle::Finished,
+            _ => Lifecycle::Cancelled,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, l: Lifecycle) {
+        self.0.set((self.0.get() & !0xff) | l as u64);
+    }
+
+    /// Its place in its thread's order of finished greenlets (`UNFINISHED` before).
+    #[inline]
+    pub(crate) fn finish_order(&self) -> u64 {
+        self.0.get() >> 8
+    }
+
+    /// Ends it: its final state (`Finished` or `Cancelled`) and its finish order, in
+    /// one store.
+    #[inline]
+    pub(crate) fn end(&self, end: Lifecycle, order: u64) {
+        debug_assert!(end.is_done());
+        self.0.set((order.min(UNFINISHED - 1) << 8) | end as u64);
     }
 }

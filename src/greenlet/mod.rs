@@ -8,6 +8,8 @@
 mod builder;
 mod current;
 mod error;
+mod facts;
+mod finished;
 mod handle;
 mod id;
 mod lifecycle;
@@ -16,8 +18,11 @@ mod report;
 
 pub use builder::{Builder, spawn, spawn_later};
 pub use current::{Current, current};
-pub(crate) use current::{current_id, on_finish};
+pub(crate) use current::{current_id, on_finish, root_id_here};
 pub use error::JoinError;
+pub(crate) use facts::{Facts, facts_of, for_each_finished};
+pub(crate) use finished::keep_finished;
 pub use handle::Greenlet;
 pub(crate) use handle::GreenletRef;
 pub use id::GreenletId;
+pub(crate) use lifecycle::Lifecycle;

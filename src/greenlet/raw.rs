@@ -18,6 +18,7 @@ use corosensei::{Coroutine, Yielder};
 use super::current;
 use super::error::JoinError;
 use super::id::{GreenletId, Who};
+use super::lifecycle::LifeCell;
 pub(crate) use super::lifecycle::Lifecycle;
 use crate::hub::{BlockCache, Coro, Hub, Interrupt, Task, TaskRef, TaskVTable, TimerKey, Waker};
 use crate::stack::DEFAULT_STACK_SIZE;
@@ -36,14 +37,17 @@ use crate::stack::DEFAULT_STACK_SIZE;
 #[repr(C)]
 pub(crate) struct Header {
     // ---- first cache line: what every pass over a greenlet touches ----
-    lifecycle: Cell<Lifecycle>,
-    /// When it finished, as a per-thread sequence number (for `JoinAll`).
-    finish_seq: Cell<u64>,
+    /// Its `Lifecycle`, and when it finished as a per-thread sequence number (for
+    /// `JoinAll`), in one word.
+    lifecycle: LifeCell,
     /// The rarely used part (a name, joiners, a start timer), boxed on first use.
     cold: OnceCell<Box<Cold>>,
     pub(crate) id: GreenletId,
     /// Where it was spawned (`#[track_caller]` on every spawn).
     pub(crate) spawned_at: &'static Location<'static>,
+    /// Who spawned it: a greenlet, or the root of a thread (of this hub, or of the
+    /// thread that called `Handle::spawn`).
+    pub(crate) parent: GreenletId,
     /// The hub's part (run-queue link, counts, coroutine, wait state), from the end
     /// of the first cache line to the middle of the third: its link, counts and
     /// vtable share the first line with the fields above, its coroutine fills the
@@ -162,7 +166,7 @@ impl Header {
 
     /// Its place in this thread's order of finished greenlets (`u64::MAX` before).
     pub(crate) fn finish_order(&self) -> u64 {
-        self.finish_seq.get()
+        self.lifecycle.finish_order()
     }
 
     /// The name given with `Builder::name`.
@@ -213,13 +217,17 @@ impl Header {
         }
     }
 
-    /// Records the end (its result is stored and its state set): numbers it and
-    /// wakes its joiners.
+    /// Records the end (its result is stored): sets its final state `end`, numbers
+    /// it and wakes its joiners.
     #[inline(always)]
-    fn complete(&self) {
-        self.finish_seq.set(next_finish_seq());
+    fn complete(&self, end: Lifecycle) {
+        self.lifecycle.end(end, next_finish_seq());
         if self.cold.get().is_some() {
             self.wake_joiners();
+        }
+        // More than the hub's count: a handle (or another holder) outlives the end.
+        if super::finished::keeping() && self.task.refs() > 1 {
+            super::finished::keep(self);
         }
     }
 
@@ -281,7 +289,7 @@ impl Header {
                 // is backed by a counted reference), not started.
                 unsafe { (self.vtable().cancel)(NonNull::from(self)) };
                 hub.stacks.borrow_mut().unreserve(self.stack_size());
-                self.complete();
+                self.complete(Lifecycle::Cancelled);
                 // A greenlet waiting for its start timer is in no run queue, so its
                 // slot is freed now. One in the run queue (its timer fired, or plain
                 // `New`) keeps its slot until the hub pops it and sees it cancelled.
@@ -404,8 +412,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Spawned<T, F> {
     unsafe fn finished(p: NonNull<Task>) {
         // SAFETY: by the contract.
         let header = &unsafe { Self::this(p) }.inner.header;
-        header.lifecycle.set(Lifecycle::Finished);
-        header.complete();
+        header.complete(Lifecycle::Finished);
     }
 
     /// # Safety
@@ -477,6 +484,7 @@ pub(crate) fn create<F, T>(
     hub: &Hub,
     id: GreenletId,
     spawned_at: &'static Location<'static>,
+    parent: GreenletId,
     name: Option<String>,
     stack_size: Option<usize>,
     f: F,
@@ -495,8 +503,7 @@ where
         inner: Inner {
             header: Header {
                 task: Task::new(&Spawned::<T, F>::VTABLE.task),
-                lifecycle: Cell::new(Lifecycle::New),
-                finish_seq: Cell::new(u64::MAX),
+                lifecycle: LifeCell::new(),
                 cold: if name.is_none() && stack_size == DEFAULT_STACK_SIZE {
                     OnceCell::new()
                 } else {
@@ -504,6 +511,7 @@ where
                 },
                 id,
                 spawned_at,
+                parent,
             },
             result: Cell::new(None),
         },

@@ -40,6 +40,7 @@ fn running_stack(f: &mut dyn FnMut(RunningStack<'_>)) {
         size: h.stack_size(),
         name: h.name().map(|n| &**n),
         id: h.id.as_u64(),
+        spawned_at: h.spawned_at,
     });
 }
 

@@ -24,6 +24,15 @@ pub(crate) struct Ctx {
     /// Bumped each time a park ends, so that wakers minted for an earlier wait are
     /// stale and ignored: a wake is delivered once, to the wait it was made for.
     pub(crate) epoch: Cell<u32>,
+    /// Non-zero while the context unwinds with an interrupt's payload (the number
+    /// names the delivery; the payload's `Drop` clears it). Meanwhile further
+    /// interrupts stay pending: delivering one inside a destructor that blocks during
+    /// that unwinding would be a panic during cleanup, which aborts the process.
+    /// (Compared for equality only; it wraps after 2^32 deliveries on one thread.)
+    pub(crate) unwinding: Cell<u32>,
+    /// When its current park began, on the hub's coarse clock (see
+    /// `Hub::coarse_ms`): for the dump's "parked for".
+    pub(crate) parked_ms: Cell<u32>,
     pub(crate) state: Cell<ParkState>,
     /// Set when the timer of the current `park_until` fired (the timer is gone);
     /// read and cleared by that `park_until`'s timer guard.
@@ -32,22 +41,18 @@ pub(crate) struct Ctx {
     pub(crate) interrupt: InterruptCell,
     /// What the context waits for, for the deadlock report.
     pub(crate) reason: Cell<&'static str>,
-    /// Non-zero while the context unwinds with an interrupt's payload (the number
-    /// names the delivery; the payload's `Drop` clears it). Meanwhile further
-    /// interrupts stay pending: delivering one inside a destructor that blocks during
-    /// that unwinding would be a panic during cleanup, which aborts the process.
-    pub(crate) unwinding: Cell<u64>,
 }
 
 impl Ctx {
     pub(crate) const fn new() -> Self {
         Ctx {
             epoch: Cell::new(0),
+            unwinding: Cell::new(0),
+            parked_ms: Cell::new(0),
             state: Cell::new(ParkState::Running),
             timer_fired: Cell::new(false),
             interrupt: InterruptCell::new(),
             reason: Cell::new(""),
-            unwinding: Cell::new(0),
         }
     }
 

@@ -111,7 +111,7 @@ pub(crate) struct UnwindToken {
     shared: &'static Shared,
     incarnation: u32,
     slot: u32,
-    seq: u64,
+    seq: u32,
 }
 
 impl Drop for UnwindToken {
@@ -139,7 +139,7 @@ impl Hub {
     }
 
     /// Ends an interrupt's unwinding: called when its payload is dropped.
-    fn end_unwinding(&self, slot: u32, seq: u64) {
+    fn end_unwinding(&self, slot: u32, seq: u32) {
         if let Some(ctx) = self.ctx(slot)
             && ctx.unwinding.get() == seq
         {
@@ -207,10 +207,11 @@ pub(crate) fn is_timeout_payload(payload: &(dyn std::any::Any + Send)) -> bool {
     payload.is::<TimeoutPayload>()
 }
 
-fn next_seq() -> u64 {
-    thread_local! { static SEQ: Cell<u64> = const { Cell::new(0) }; }
+/// A non-zero number naming one delivery (wrapping; compared for equality only).
+fn next_seq() -> u32 {
+    thread_local! { static SEQ: Cell<u32> = const { Cell::new(0) }; }
     SEQ.with(|s| {
-        let n = s.get() + 1;
+        let n = s.get().wrapping_add(1).max(1);
         s.set(n);
         n
     })

@@ -24,14 +24,19 @@ use std::collections::BTreeMap;
 use std::io;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use crate::stack::StackPool;
 
 mod blocks;
 mod ctx;
 mod deadlock;
+pub(crate) mod inspect;
 mod interrupt;
+pub(crate) mod monitor;
+mod pulse;
 mod reactor;
+pub(crate) mod registry;
 mod run;
 mod runq;
 mod slab;
@@ -45,6 +50,7 @@ pub(crate) use ctx::ParkState;
 pub(crate) use deadlock::UnguardedWait;
 pub use interrupt::GreenletExit;
 pub(crate) use interrupt::{Interrupt, is_timeout_payload};
+use pulse::Pulse;
 pub(crate) use reactor::{Direction, Reactor, ReactorShared};
 use runq::RunQueue;
 use slab::Slab;
@@ -99,8 +105,6 @@ pub(crate) struct Hub {
     events: RefCell<mio::Events>,
     /// The IO registrations and their waiters.
     pub(crate) reactor: Reactor,
-    /// Tasks spawned and not finished.
-    live: Cell<usize>,
     /// Waits registered without a `RemoteGuard` (see `deadlock.rs`), counted by
     /// `UnguardedWait`.
     unguarded_waits: Cell<usize>,
@@ -110,8 +114,24 @@ pub(crate) struct Hub {
     pub(crate) blocks: BlockCache,
     /// Set while the thread exits and remaining greenlets are unwound.
     shutting_down: Cell<bool>,
-    /// Resumes since the last maintenance (see `run.rs`, `BUDGET`).
-    since_maintenance: Cell<u32>,
+    /// What other threads may read of the hub's activity (its resume count, whether
+    /// it waits in its poll, its longest block): atomics, written by this thread only.
+    pulse: Pulse,
+    /// `pulse.resumes` as of the last maintenance: the loop maintains again after
+    /// `BUDGET` more resumes (see `run.rs`).
+    maintained_at: Cell<u64>,
+    /// When the hub was made: the origin of its coarse clock.
+    born: Instant,
+    /// Milliseconds since `born` as of the last maintenance: a clock a park can read
+    /// for free (`Ctx::parked_ms`), early by at most one maintenance interval.
+    coarse_ms: Cell<u32>,
+    /// When the hub last looked at its timers and IO (or came back from its poll):
+    /// the start of the current stretch of running (see `Pulse::longest_block_us`).
+    last_look: Cell<Instant>,
+    /// Whether each park records a backtrace (`GREENLET_TRACE_PARKS=1`).
+    trace_parks: bool,
+    /// With `trace_parks`: each context's last park, by slot, with its epoch.
+    traces: RefCell<Option<std::collections::HashMap<u32, (u32, std::backtrace::Backtrace)>>>,
 }
 
 thread_local! {
@@ -182,7 +202,11 @@ impl Hub {
         HUB_PTR.with(|c| c.set(p));
         HUB_GUARD.with(|_| {});
         // SAFETY: just created, and freed only by the thread-local guard.
-        unsafe { &*p }
+        let hub: &'static Hub = unsafe { &*p };
+        // The pulse lives as long as the hub, which unregisters before it is freed.
+        registry::register(HubRef::of(hub), &hub.pulse);
+        monitor::start_from_env();
+        hub
     }
 
     fn new() -> io::Result<Hub> {
@@ -228,12 +252,17 @@ impl Hub {
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(1024)),
             reactor,
-            live: Cell::new(0),
             unguarded_waits: Cell::new(0),
             stacks: RefCell::new(StackPool::new()),
             blocks: BlockCache::default(),
             shutting_down: Cell::new(false),
-            since_maintenance: Cell::new(0),
+            pulse: Pulse::default(),
+            maintained_at: Cell::new(0),
+            born: Instant::now(),
+            coarse_ms: Cell::new(0),
+            last_look: Cell::new(Instant::now()),
+            trace_parks: inspect::trace_parks(),
+            traces: RefCell::new(None),
         })
     }
 
@@ -254,6 +283,7 @@ impl Hub {
 
     /// Unwinds every greenlet left when the thread exits.
     fn teardown(&self) {
+        registry::unregister(HubRef::of(self));
         self.shutting_down.set(true);
         self.current.set(HUB);
         let tasks: Vec<TaskRef> = self.slots.drain();
@@ -276,7 +306,7 @@ impl Hub {
     /// Counts for tests and diagnostics.
     pub(crate) fn stats(&self) -> HubStats {
         HubStats {
-            live: self.live.get(),
+            live: self.pulse.live(),
             timers: self.timers.borrow().len(),
             runnable: self.runq.len(),
         }

@@ -3,6 +3,7 @@
 //! blocking call the root made. See `arch/hub.md`, "The loop".
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::ctx::Ctx;
@@ -11,7 +12,7 @@ use super::{HUB, Hub, ParkState, ROOT};
 
 /// How many greenlets run between two looks at the clock, the inbox and the poller
 /// while the run queue stays non-empty.
-const BUDGET: u32 = 64;
+const BUDGET: u64 = 64;
 
 /// How long maintenance may wait for something to happen.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,10 @@ impl Hub {
                 if !ctx.interrupt_due() && ctx.state.get() != ParkState::Notified {
                     ctx.state.set(ParkState::Parked);
                     ctx.reason.set(reason);
+                    ctx.parked_ms.set(self.coarse_ms.get());
+                    if self.trace_parks {
+                        self.record_park(task.slot(), ctx);
+                    }
                     // SAFETY: `current_task` is the running task, and this runs on
                     // its stack.
                     unsafe { task.suspend() };
@@ -87,6 +92,10 @@ impl Hub {
         if !ctx.interrupt_due() && ctx.state.get() != ParkState::Notified {
             ctx.state.set(ParkState::Parked);
             ctx.reason.set(reason);
+            ctx.parked_ms.set(self.coarse_ms.get());
+            if self.trace_parks {
+                self.record_park(ROOT, ctx);
+            }
             self.current.set(HUB);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 self.run_loop(Until::RootTurn);
@@ -177,9 +186,9 @@ impl Hub {
                     Some(None) => return Exit::RootTurn,
                     Some(Some(task)) => self.run_one(task),
                 }
-                let n = self.since_maintenance.get() + 1;
-                self.since_maintenance.set(n);
-                if n >= BUDGET {
+                // `run_one` counted the resume (`Pulse::resumes`).
+                let resumes = self.pulse.resumes.load(Ordering::Relaxed);
+                if resumes.wrapping_sub(self.maintained_at.get()) >= BUDGET {
                     self.maintain(PollMode::NoWait);
                 }
             }
@@ -199,7 +208,6 @@ impl Hub {
 
     /// Nothing runnable, no timer but `own_timer`, no IO, no remote wake to come.
     fn is_idle(&self, own_timer: Option<super::timer::TimerKey>) -> bool {
-        use std::sync::atomic::Ordering;
         let timers_idle = match own_timer {
             Some(k) => {
                 let timers = self.timers.borrow();
@@ -217,8 +225,10 @@ impl Hub {
     /// Fires due timers, takes remote wakes and polls IO. With `UntilEvent` and
     /// nothing ready, waits for the next deadline or event.
     fn maintain(&self, mode: PollMode) -> Progress {
-        self.since_maintenance.set(0);
+        self.maintained_at
+            .set(self.pulse.resumes.load(Ordering::Relaxed));
         let now = Instant::now();
+        self.look(now);
         self.fire_timers(now);
         self.take_inbox();
         let ready = !self.runq.is_empty() || self.root.state.get() != ParkState::Parked;
@@ -244,15 +254,51 @@ impl Hub {
         if timeout == Some(Duration::ZERO) && self.reactor.waiters() == 0 {
             return Progress::Possible; // Nothing to poll; remote wakes were taken above.
         }
+        let idle = timeout != Some(Duration::ZERO);
+        let pulse = &self.pulse;
+        if idle {
+            pulse.polling.store(true, Ordering::Relaxed);
+        }
         self.poll_io(timeout);
-        self.shared
-            .waiting_forever
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.shared.waiting_forever.store(false, Ordering::Relaxed);
+        if idle {
+            pulse.polling.store(false, Ordering::Relaxed);
+            // Waiting is not blocking: the next stretch starts now.
+            let now = Instant::now();
+            self.last_look.set(now);
+            self.coarse_ms.set(self.ms_since_born(now));
+        }
         self.take_inbox();
-        if timeout != Some(Duration::ZERO) {
-            self.fire_timers(Instant::now());
+        if idle {
+            self.fire_timers(self.last_look.get());
         }
         Progress::Possible
+    }
+
+    /// Records a look at timers and IO at `now`: the coarse clock moves on, and the
+    /// stretch of running since the last look may be the longest block so far.
+    #[inline]
+    fn look(&self, now: Instant) {
+        let ran = now.saturating_duration_since(self.last_look.get());
+        self.last_look.set(now);
+        self.coarse_ms.set(self.ms_since_born(now));
+        // u64 arithmetic (`as_micros` is u128): past 584,000 years it saturates.
+        let us = ran
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(ran.subsec_micros()));
+        let longest = &self.pulse.longest_block_us;
+        if us > longest.load(Ordering::Relaxed) {
+            longest.store(us, Ordering::Relaxed);
+        }
+    }
+
+    /// `now` on the coarse clock (milliseconds since the hub was made; wraps after
+    /// 49 days, which the dump's durations tolerate by wrapping too).
+    #[inline]
+    pub(super) fn ms_since_born(&self, now: Instant) -> u32 {
+        let d = now.saturating_duration_since(self.born);
+        (d.as_secs().wrapping_mul(1000) as u32).wrapping_add(d.subsec_millis())
     }
 
     fn poll_io(&self, timeout: Option<Duration>) {
@@ -271,7 +317,6 @@ impl Hub {
     /// Delivers the wakes other threads left in the inbox, then runs the jobs they
     /// sent (in the hub's machinery: a job that blocks panics).
     fn take_inbox(&self) {
-        use std::sync::atomic::Ordering;
         if !self.shared.pending.load(Ordering::Acquire) {
             return;
         }

@@ -104,6 +104,12 @@ impl Task {
         self.vtable
     }
 
+    /// How many counted references it has.
+    #[inline]
+    pub(crate) fn refs(&self) -> u32 {
+        self.refs.get()
+    }
+
     /// Its slot in the hub's slab.
     #[inline]
     pub(crate) fn slot(&self) -> u32 {
@@ -257,7 +263,7 @@ impl Hub {
         let task = unsafe { ptr.as_ref() };
         task.ctx.epoch.set(epoch);
         task.slot.set(slot);
-        self.live.set(self.live.get() + 1);
+        self.pulse.add_live(1);
         slot
     }
 
@@ -275,7 +281,7 @@ impl Hub {
     #[inline]
     pub(crate) fn remove(&self, slot: u32) -> Option<TaskRef> {
         let task = self.slots.remove(slot)?;
-        self.live.set(self.live.get() - 1);
+        self.pulse.add_live(-1);
         Some(task)
     }
 
@@ -326,6 +332,14 @@ impl Hub {
         let slot = task.slot();
         self.current.set(slot);
         self.current_task.set(task);
+        // The one store a switch costs for the monitor (see `Pulse`).
+        let resumes = &self.pulse.resumes;
+        resumes.store(
+            resumes
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .wrapping_add(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let resumed = task.resume(self);
         self.current.set(HUB);
         self.current_task.set(std::ptr::null());

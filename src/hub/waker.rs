@@ -185,7 +185,18 @@ impl Eq for HubRef {}
 impl HubRef {
     /// The calling thread's hub, created if need be.
     pub(crate) fn current() -> HubRef {
-        let hub = Hub::current();
+        HubRef::of(Hub::current())
+    }
+
+    /// A key that tells hubs apart (for maps of them).
+    pub(crate) fn key(&self) -> (usize, u64) {
+        (
+            self.shared as *const Shared as usize,
+            u64::from(self.incarnation),
+        )
+    }
+
+    pub(super) fn of(hub: &Hub) -> HubRef {
         HubRef {
             shared: hub.shared,
             incarnation: hub.incarnation,

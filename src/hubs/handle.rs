@@ -58,6 +58,7 @@ impl Handle {
     {
         let id = GreenletId::next();
         let at = Location::caller();
+        let parent = crate::greenlet::current_id();
         let state = Arc::new(State {
             id,
             at,
@@ -65,7 +66,7 @@ impl Handle {
             done: Event::new(),
         });
         let pending = Pending(Some(state.clone()));
-        let job = move || start_here(id, at, f, pending);
+        let job = move || start_here(id, at, parent, f, pending);
         if self.hub.is_current() {
             job();
         } else {
@@ -138,12 +139,17 @@ thread_local! {
 /// On the target hub: spawns the user's greenlet and a second one that joins it and
 /// delivers its result (the only way to get it exactly: panicked, killed, or unwound
 /// when the hub exits).
-fn start_here<F, T>(id: GreenletId, at: &'static Location<'static>, f: F, pending: Pending<T>)
-where
+fn start_here<F, T>(
+    id: GreenletId,
+    at: &'static Location<'static>,
+    parent: GreenletId,
+    f: F,
+    pending: Pending<T>,
+) where
     F: FnOnce() -> T + 'static,
     T: Send + 'static,
 {
-    let g = match Builder::new().id(id).spawned_at(at).spawn(f) {
+    let g = match Builder::new().id(id).spawned_at(at).parent(parent).spawn(f) {
         Ok(g) => g,
         Err(e) => return pending.deliver(Err(JoinError::spawn_failed(id, e))),
     };
@@ -152,7 +158,7 @@ where
     // the result here to report why.
     let owed = Rc::new(Cell::new(Some(pending)));
     let owed_there = owed.clone();
-    let delivery = Builder::new().spawned_at(at).spawn(move || {
+    let delivery = Builder::new().spawned_at(at).parent(parent).spawn(move || {
         let r = g.join();
         let _ = REMOTES.try_with(|m| m.borrow_mut().remove(&id));
         if let Some(pending) = owed_there.take() {

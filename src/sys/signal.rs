@@ -126,3 +126,83 @@ pub(crate) fn abort() -> ! {
     // SAFETY: abort has no preconditions and does not return.
     unsafe { libc::abort() }
 }
+
+/// The signal the blocking-hub monitor sends a thread to ask what it runs: `SIGURG`,
+/// whose default action is to ignore it and which programs rarely use (Go's runtime
+/// preempts goroutines with it for the same reasons).
+pub(crate) const PROBE_SIGNAL: i32 = libc::SIGURG;
+
+static ON_PROBE: OnceLock<fn()> = OnceLock::new();
+static OLD_PROBE: OnceLock<OldAction> = OnceLock::new();
+
+/// A saved disposition.
+struct OldAction(libc::sigaction);
+
+// SAFETY: plain data written once before the handler is installed, then only read.
+unsafe impl Sync for OldAction {}
+// SAFETY: as above.
+unsafe impl Send for OldAction {}
+
+/// Installs, once per process, the handler of [`PROBE_SIGNAL`]: a probe sent by this
+/// process to one of its threads (`tgkill`) runs `on_probe` on that thread; any other
+/// delivery goes to the handler that was there before (if it was a handler).
+///
+/// # Safety
+/// `on_probe` must be async-signal-safe: read only memory that stays valid, write
+/// only atomics, allocate nothing, take no lock.
+pub(crate) unsafe fn install_probe_handler(on_probe: fn()) {
+    let _ = ON_PROBE.set(on_probe);
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        // SAFETY: a zeroed sigaction is a valid empty value; reading the current one
+        // with a null new action changes nothing. The handler then installed only does
+        // what the contract above allows, plus getpid(2), which is safe there.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(PROBE_SIGNAL, ptr::null(), &mut old);
+            let _ = OLD_PROBE.set(OldAction(old));
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = probe_handler as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(PROBE_SIGNAL, &action, ptr::null_mut());
+        }
+    });
+}
+
+extern "C" fn probe_handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let saved = errno();
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers; getpid has no
+    // preconditions.
+    let ours = unsafe { (*info).si_code == libc::SI_TKILL && (*info).si_pid() == libc::getpid() };
+    if ours {
+        if let Some(on_probe) = ON_PROBE.get() {
+            on_probe();
+        }
+    } else if let Some(OldAction(old)) = OLD_PROBE.get()
+        && old.sa_sigaction != libc::SIG_DFL
+        && old.sa_sigaction != libc::SIG_IGN
+    {
+        if old.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this type.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(old.sa_sigaction) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: a handler installed without SA_SIGINFO takes only the signal number.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(old.sa_sigaction) };
+            f(sig);
+        }
+    }
+    set_errno(saved);
+}
+
+fn errno() -> libc::c_int {
+    // SAFETY: __errno_location returns this thread's errno, always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+fn set_errno(v: libc::c_int) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = v };
+}

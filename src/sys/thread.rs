@@ -42,3 +42,17 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// The calling thread's kernel id (`gettid`), to name it to `tgkill`.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// Sends `sig` to one thread of this process (`tgkill`); false if it is gone.
+pub(crate) fn signal_thread(tid: i32, sig: i32) -> bool {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    // SAFETY: tgkill takes three integers; a thread that has exited is ESRCH.
+    unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) == 0 }
+}
