@@ -101,15 +101,17 @@ impl Builder {
         T: 'static,
     {
         report::install();
+        // The parent first: a root takes its id on first use, so that the thread that
+        // spawns first is #1 and its greenlets come after.
+        let parent = match self.parent {
+            Some(p) => p,
+            None => super::current::id_on(hub),
+        };
         let id = self.id.unwrap_or_else(GreenletId::next);
         // Called here, not passed as a function: that would name its caller instead.
         let at = match self.at {
             Some(at) => at,
             None => Location::caller(),
-        };
-        let parent = match self.parent {
-            Some(p) => p,
-            None => super::current::id_on(hub),
         };
         let ptr = raw::create(hub, id, at, parent, self.name, self.stack_size, f)?;
         Ok(Greenlet::from_created(ptr))
