@@ -90,7 +90,9 @@ pub mod wake {
 pub mod __private {
     //! Knobs for the project's own tests. Not part of the API.
     pub use crate::stack::force_mprotect_guards;
-    pub use crate::sync::raw::disable_owner_mode;
+    pub use crate::sync::raw::{
+        disable_owner_mode, owner_mode_on, register_in_background, registered_at_load,
+    };
 
     /// Whether the hub `w` belongs to is alive and polls with no deadline: nothing on it
     /// is runnable, no timer is pending, so every context on it is parked until a

@@ -215,3 +215,68 @@ fn without_owner_mode_the_locked_path_serves() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The crate registers for `membarrier` as the program loads (an ELF constructor),
+/// while the process has one thread: registering later, with other threads alive,
+/// waits for an RCU grace period (5-15 ms). The test binary loaded it too.
+#[test]
+fn membarrier_is_registered_as_the_program_loads() {
+    assert!(
+        greenlet::__private::registered_at_load().is_some(),
+        "the load-time registration did not run"
+    );
+}
+
+/// Where the load-time registration did not run, it runs on a thread of its own:
+/// primitives first touched meanwhile take the lock for good (and are revoked without
+/// a barrier); once it is done, new primitives get owner mode. Both serve the same
+/// scenarios, with four idle threads in the process as in any threaded program.
+#[test]
+fn registration_in_the_background_serves_both_kinds() {
+    const NAME: &str = "registration_in_the_background_serves_both_kinds";
+    if is_child(NAME) {
+        let idle: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(std::thread::park))
+            .collect();
+        assert!(greenlet::__private::register_in_background());
+        // Touched before the registration can have finished (it waits for a grace
+        // period with these threads alive): locked-mode.
+        let early = Arc::new(Queue::new());
+        early.put(1usize).unwrap();
+        queue_revoked(20);
+        mutex_revoked(5);
+        event_ping_pong_then_thread();
+        let t0 = std::time::Instant::now();
+        while !greenlet::__private::owner_mode_on() {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(30),
+                "the background registration never finished"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        queue_revoked(20);
+        mutex_revoked(5);
+        event_ping_pong_then_thread();
+        // The early queue is still locked-mode and still works, from another thread too.
+        let e2 = early.clone();
+        std::thread::spawn(move || {
+            e2.put(2).unwrap();
+        })
+        .join()
+        .unwrap();
+        assert_eq!((early.get().unwrap(), early.get().unwrap()), (1, 2));
+        for t in &idle {
+            t.thread().unpark();
+        }
+        println!("{CHILD_OK}");
+        return;
+    }
+    let out = run_child(NAME);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(CHILD_OK),
+        "child failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -44,6 +44,7 @@
 
 mod count;
 mod echo;
+mod firstuse;
 mod sync;
 
 use std::cell::Cell;
@@ -73,6 +74,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("memory", memory),
     ("timers", timers),
     ("echo", echo::echo),
+    ("first-use", firstuse::first_use),
 ];
 
 // ---- configuration ---------------------------------------------------------------
@@ -127,7 +129,7 @@ fn usage(err: &str) -> ! {
     }
     eprintln!(
         "usage: cargo run --release --example bench [-- --quick] [--json PATH] [--svg PATH] \
-         [--only spawn|switch|ping-pong|mutex|memory|timers|echo] [--reps N]"
+         [--only spawn|switch|ping-pong|mutex|memory|timers|echo|first-use] [--reps N]"
     );
     std::process::exit(if err.is_empty() { 0 } else { 2 })
 }
@@ -1443,6 +1445,7 @@ fn main() {
             Some("mem-green") => child_mem_green(n),
             Some("mem-thread") => child_mem_thread(n),
             Some("count") => count::child(&args[3..]),
+            Some("first-use") => firstuse::child(),
             Some(k) if k.starts_with("echo-") => echo::child(k, &args[3..]),
             other => panic!("unknown child {other:?}"),
         }

@@ -31,18 +31,28 @@ fn new_tag(t: &Cell<u64>) -> u64 {
     v
 }
 
+/// Marks an owner tag in a primitive's affinity as *locked-mode*: the primitive was
+/// first touched while owner mode was not available (off, or its registration still
+/// running), so even its owner takes the mutex, for good, and revoking it needs no
+/// barrier. Tags count up from 1 and never reach this bit.
+pub(super) const LOCKED: u64 = 1 << 63;
+
 const MODE_UNKNOWN: u8 = 0;
 const MODE_ON: u8 = 1;
 const MODE_OFF: u8 = 2;
+/// Registration is running on a thread of its own (the load-time one did not run).
+const MODE_PENDING: u8 = 3;
 static OWNER_MODE: AtomicU8 = AtomicU8::new(MODE_UNKNOWN);
 
-/// Whether owner mode is available: it needs the heavy barrier. Decided once per
-/// process, the same way by every thread (a kernel capability).
+/// Whether a primitive touched for the first time now may use owner mode: the heavy
+/// barrier is registered. Read once per primitive, at its first touch (the affinity
+/// then records the answer: a plain tag or a `LOCKED` one). Acquire: a thread that
+/// later reads a plain tag from that affinity also sees `MODE_ON`.
 #[inline]
 pub(super) fn owner_mode() -> bool {
-    match OWNER_MODE.load(Ordering::Relaxed) {
+    match OWNER_MODE.load(Ordering::Acquire) {
         MODE_ON => true,
-        MODE_OFF => false,
+        MODE_OFF | MODE_PENDING => false,
         _ => probe_owner_mode(),
     }
 }
@@ -52,15 +62,70 @@ pub(super) fn owner_mode() -> bool {
 /// returns whether it took effect.
 pub fn disable_owner_mode() -> bool {
     OWNER_MODE
-        .compare_exchange(MODE_UNKNOWN, MODE_OFF, Ordering::Relaxed, Ordering::Relaxed)
+        .compare_exchange(MODE_UNKNOWN, MODE_OFF, Ordering::AcqRel, Ordering::Relaxed)
         .is_ok()
 }
 
+/// Decides the mode once per process. Normally the registration ran as the program
+/// loaded (`sys::membarrier`), and this only records its answer. If it did not, the
+/// registration runs on a thread of its own, since with other threads alive it waits
+/// for an RCU grace period (5-15 ms): primitives first touched meanwhile are
+/// locked-mode, and no call of the crate waits for it.
 #[cold]
 fn probe_owner_mode() -> bool {
-    let on = membarrier::register();
-    OWNER_MODE.store(if on { MODE_ON } else { MODE_OFF }, Ordering::Relaxed);
-    on
+    match membarrier::registered_at_load() {
+        None => {
+            register_in_background();
+        }
+        Some(on) => {
+            let decided = if on { MODE_ON } else { MODE_OFF };
+            let _ = OWNER_MODE.compare_exchange(
+                MODE_UNKNOWN,
+                decided,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+    OWNER_MODE.load(Ordering::Acquire) == MODE_ON
+}
+
+/// Decides the mode as if the load-time registration had not run: registers on a
+/// thread of its own, while primitives first touched meanwhile are locked-mode.
+/// Returns false (and does nothing) if the mode was already decided.
+pub fn register_in_background() -> bool {
+    if OWNER_MODE
+        .compare_exchange(
+            MODE_UNKNOWN,
+            MODE_PENDING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        return false;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("greenlet-membarrier".into())
+        .spawn(|| {
+            let on = membarrier::register();
+            OWNER_MODE.store(if on { MODE_ON } else { MODE_OFF }, Ordering::Release);
+        });
+    if spawned.is_err() {
+        OWNER_MODE.store(MODE_OFF, Ordering::Release);
+    }
+    true
+}
+
+/// Whether primitives first touched now get owner mode (tests wait for it after
+/// `register_in_background`).
+pub fn owner_mode_on() -> bool {
+    OWNER_MODE.load(Ordering::Acquire) == MODE_ON
+}
+
+/// What the registration as the program loaded found (`None`: it did not run).
+pub fn registered_at_load() -> Option<bool> {
+    membarrier::registered_at_load()
 }
 
 /// Makes every thread of the process that is running now execute a full memory

@@ -28,8 +28,10 @@ use std::time::Instant;
 
 use crate::hub::{Hub, UnguardedWait, Waker};
 
-pub use super::owner::disable_owner_mode;
-use super::owner::{SHARED, heavy_barrier, owner_mode, thread_tag};
+use super::owner::{LOCKED, SHARED, heavy_barrier, owner_mode, thread_tag};
+pub use super::owner::{
+    disable_owner_mode, owner_mode_on, register_in_background, registered_at_load,
+};
 pub(crate) use super::waitlist::{DeferredWake, DeferredWakes, Node, WaitList, wake_all};
 
 /// The state of a primitive: whatever it needs plus its wait lists.
@@ -103,30 +105,35 @@ impl<S: RawState> Raw<S> {
 
     #[cold]
     fn touch_slow(&self, me: u64) {
-        let a = self.affinity.load(Ordering::Acquire);
-        if a == SHARED || (a == me && me != SHARED) {
+        let mut a = self.affinity.load(Ordering::Acquire);
+        if a == SHARED || (me != SHARED && (a == me || a == me | LOCKED)) {
             return;
         }
-        if a == 0
-            && me != SHARED
-            && self
+        if a == 0 && me != SHARED {
+            // The first touch decides, for good, whether the owner may use owner mode.
+            let mine = if owner_mode() { me } else { me | LOCKED };
+            match self
                 .affinity
-                .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            return;
+                .compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(now) if now == SHARED => return,
+                Err(now) => a = now,
+            }
         }
-        if self.affinity.load(Ordering::Acquire) == SHARED {
-            return;
-        }
-        // A second thread: shared for good. Store before anything else: an owner
-        // entering owner mode after the barrier below sees it and takes the lock.
+        // A second thread (or an exiting one): shared for good. Store before anything
+        // else: an owner entering owner mode after the barrier below sees it and takes
+        // the lock. `a` is 0 or another thread's tag; only a store of `SHARED` can
+        // change it now, so its `LOCKED` bit is settled.
         self.affinity.store(SHARED, Ordering::SeqCst);
-        if owner_mode() {
-            // The owner may be inside an owner-mode section that began before it could
-            // see `SHARED`: make its `busy` visible (the heavy half of the asymmetric
-            // barrier), then wait for that section to end. Sections are short and never
-            // switch, so this ends as soon as the owner thread gets CPU time.
+        if a != 0 && a & LOCKED == 0 {
+            // A plain tag: owner mode was on at the first touch (the owner's Acquire
+            // read of the mode and its AcqRel store of the tag order the registration
+            // before our read of `a`), so the barrier is registered. The owner may be
+            // inside an owner-mode section that began before it could see `SHARED`:
+            // make its `busy` visible (the heavy half of the asymmetric barrier), then
+            // wait for that section to end. Sections are short and never switch, so
+            // this ends as soon as the owner thread gets CPU time.
             heavy_barrier();
             let mut spins = 0u32;
             while self.busy.load(Ordering::Acquire) {
@@ -179,9 +186,8 @@ impl<S: RawState> Raw<S> {
                 return None;
             }
         }
-        if !owner_mode() {
-            return None;
-        }
+        // A plain tag of ours: owner mode was on when the primitive was first touched
+        // (a locked-mode one carries `LOCKED` and took the `None` above).
         if self.busy.load(Ordering::Relaxed) {
             reentered();
         }
