@@ -2,9 +2,13 @@
 //! process of the bench (so its RSS can be read from `/proc/PID/status` while it is
 //! loaded):
 //!
-//! - `--child echo-green [STACK_BYTES] [BUF_BYTES]`: one hub, an accept loop and one
-//!   greenlet per connection doing `read` / `write_all` with `greenlet::net`;
-//! - `--child echo-thread`: `std::net`, one thread per connection (64 KiB stacks);
+//! - `--child echo-green HUBS WORK`: with HUBS = 1 the server of the README's porting
+//!   section (`greenlet::net::TcpListener`, `incoming()`, `greenlet::spawn` per
+//!   connection, `read` / `write_all` with a `[0; 4096]` stack buffer); with HUBS > 1
+//!   the same handler on `StreamServer::hubs(HUBS)`, which prints its per-hub
+//!   connection counts when its stdin closes;
+//! - `--child echo-thread WORK`: `std::net`, one thread per connection (64 KiB
+//!   stacks), the same handler;
 //! - `--child echo-mio-short`: a hand-written single-threaded mio loop (edge-triggered,
 //!   read until a short read or `WouldBlock`, write back, keep pending output if the
 //!   socket is full): the most one thread can do here, and the syscalls
@@ -14,7 +18,10 @@
 //!   it: one more syscall per round trip (not in the table; for comparison by hand).
 //!
 //! Each server binds `127.0.0.1:0`, prints `port=N`, serves until killed, and exits
-//! when its stdin closes (the bench holds the other end) or after 10 minutes.
+//! when its stdin closes (the bench holds the other end) or after 10 minutes. WORK > 0
+//! makes the green and thread servers CPU-bound: each message is answered after WORK
+//! rounds of a hash over it (the bench calibrates WORK to about 20 µs once, in the
+//! parent, and passes the same number to every server).
 //!
 //! The load generator is one more child, `--child echo-load PORT C WARMUP_MS
 //! MEASURE_MS`: a single-threaded mio client (identical for every server) holding C
@@ -24,7 +31,7 @@
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,9 +43,12 @@ use super::{Cfg, Report, Row, THREAD_STACK, Target, Unit, fmt_bytes, fmt_ns, med
 /// Message size.
 const MSG: usize = 64;
 
-/// Server read buffer (all three servers): a typical `[0; 4096]` would touch a
-/// whole page of each greenlet's stack (and thread's) just by being zeroed.
-const BUF: usize = 1024;
+/// Server read buffer (every server): the README's `[0; 4096]`, the buffer a user
+/// writes (it touches a second page of each greenlet's stack).
+const BUF: usize = 4096;
+
+/// Computation per message in the CPU-bound echo.
+const WORK_TARGET: Duration = Duration::from_micros(20);
 
 /// Servers exit on their own after this, whatever happens to the bench.
 const SERVER_LIFETIME: Duration = Duration::from_secs(600);
@@ -50,8 +60,8 @@ pub fn child(kind: &str, args: &[String]) {
     raise_nofile();
     let arg = |i: usize| args.get(i).and_then(|a| a.parse::<usize>().ok());
     match kind {
-        "echo-green" => server_green(arg(0).filter(|&s| s > 0), arg(1).unwrap_or(BUF)),
-        "echo-thread" => server_thread(),
+        "echo-green" => server_green(arg(0).unwrap_or(1), arg(1).unwrap_or(0) as u64),
+        "echo-thread" => server_thread(arg(0).unwrap_or(0) as u64),
         "echo-mio" => server_mio(false),
         "echo-mio-short" => server_mio(true),
         "echo-load" => load(
@@ -101,56 +111,105 @@ fn announce(port: u16) {
     });
 }
 
-fn server_green(stack: Option<usize>, buf: usize) {
+/// The README's handler, with `work` rounds of computation per message.
+fn serve_conn<S: Read + Write>(mut stream: S, work: u64) {
+    let mut buf = [0; BUF];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        if work > 0 {
+            std::hint::black_box(compute(work, &buf[..n]));
+        }
+        if stream.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+}
+
+/// `rounds` rounds of FNV-1a over `data`: a dependent chain of multiplies the
+/// compiler cannot skip or vectorise.
+#[inline(never)]
+fn compute(rounds: u64, data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for r in 0..rounds {
+        for &b in data {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= r;
+    }
+    h
+}
+
+/// Rounds of `compute` over a 64-byte message that take about `WORK_TARGET` on
+/// this machine: the fastest of several timings (the least disturbed by the
+/// machine's other load).
+fn calibrate_work() -> u64 {
+    let msg = [7u8; MSG];
+    let probe = 2_000;
+    let best = (0..15)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(compute(probe, std::hint::black_box(&msg)));
+            t.elapsed()
+        })
+        .min()
+        .expect("timings");
+    ((WORK_TARGET.as_secs_f64() / best.as_secs_f64()) * probe as f64).max(1.0) as u64
+}
+
+fn server_green(hubs: usize, work: u64) {
+    if hubs > 1 {
+        return server_hubs(hubs, work);
+    }
     let listener = greenlet::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     announce(listener.local_addr().expect("local_addr").port());
-    loop {
-        let (stream, _) = match listener.accept() {
+    for stream in listener.incoming() {
+        let stream = match stream {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("echo-green: accept: {e}");
                 continue;
             }
         };
-        let mut b = greenlet::Builder::new();
-        if let Some(s) = stack {
-            b = b.stack_size(s);
-        }
-        let spawned = if buf == BUF {
-            b.spawn(move || handle_green::<BUF>(stream))
-        } else if buf <= 64 {
-            b.spawn(move || handle_green::<64>(stream))
-        } else {
-            b.spawn(move || handle_green::<4096>(stream))
-        };
-        if let Err(e) = spawned {
-            eprintln!("echo-green: spawn: {e}");
-        }
+        let _ = stream.set_nodelay(true);
+        greenlet::spawn(move || serve_conn(stream, work));
     }
 }
 
-fn handle_green<const N: usize>(stream: greenlet::net::TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let mut s = &stream;
-    let mut buf = [0u8; N];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if s.write_all(&buf[..n]).is_err() {
-                    return;
-                }
-            }
-        }
-    }
+/// The same handler on `StreamServer` with `hubs` hubs; when stdin closes, stops the
+/// server and prints `per_hub=A,B,...` (connections each hub accepted).
+fn server_hubs(hubs: usize, work: u64) {
+    let server = greenlet::server::StreamServer::bind("127.0.0.1:0")
+        .expect("bind")
+        .hubs(hubs)
+        .serve(move |stream, _| {
+            let _ = stream.set_nodelay(true);
+            serve_conn(stream, work);
+        })
+        .expect("serve");
+    println!("port={}", server.local_addr().port());
+    let _ = io::stdout().flush();
+    thread::spawn(|| {
+        thread::sleep(SERVER_LIFETIME);
+        std::process::exit(1);
+    });
+    let _ = io::copy(&mut io::stdin(), &mut io::sink());
+    server.stop(Duration::ZERO);
+    let report = server.join();
+    let per_hub: Vec<String> = report.per_hub.iter().map(u64::to_string).collect();
+    println!("per_hub={}", per_hub.join(","));
+    let _ = io::stdout().flush();
+    // SAFETY: exiting without running destructors, as the other servers do.
+    unsafe { libc::_exit(0) };
 }
 
-fn server_thread() {
+fn server_thread(work: u64) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     deep_backlog(listener.as_raw_fd());
     announce(listener.local_addr().expect("local_addr").port());
     for stream in listener.incoming() {
-        let mut stream = match stream {
+        let stream = match stream {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("echo-thread: accept: {e}");
@@ -158,22 +217,10 @@ fn server_thread() {
                 continue;
             }
         };
+        let _ = stream.set_nodelay(true);
         let spawned = thread::Builder::new()
             .stack_size(THREAD_STACK)
-            .spawn(move || {
-                let _ = stream.set_nodelay(true);
-                let mut buf = [0u8; BUF];
-                loop {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if stream.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
+            .spawn(move || serve_conn(stream, work));
         if let Err(e) = spawned {
             eprintln!("echo-thread: spawn: {e}");
         }
@@ -473,7 +520,25 @@ struct Sample {
     p50: f64,
     p99: f64,
     rss: f64,
+    /// Connections per hub, from a `StreamServer` child.
+    per_hub: Option<String>,
     err: Option<String>,
+}
+
+/// One server as the bench starts it: `--child echo-KIND ARGS...`.
+#[derive(Clone)]
+struct Server {
+    kind: &'static str,
+    args: Vec<String>,
+}
+
+impl Server {
+    fn new(kind: &'static str, args: &[u64]) -> Server {
+        Server {
+            kind,
+            args: args.iter().map(u64::to_string).collect(),
+        }
+    }
 }
 
 fn vm_rss(pid: u32) -> f64 {
@@ -488,40 +553,54 @@ fn vm_rss(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib * 1024.0)
 }
 
-fn kill(mut child: Child) {
+/// Closes the server's stdin (it exits, a `StreamServer` child after printing its
+/// per-hub counts), reads what it printed after the port, and reaps it.
+fn finish(mut child: Child, mut out: Option<BufReader<ChildStdout>>) -> String {
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
     let _ = child.kill();
     let _ = child.wait();
+    let mut rest = String::new();
+    if let Some(o) = out.as_mut() {
+        let _ = o.read_to_string(&mut rest);
+    }
+    rest
 }
 
 /// Starts `server` and the load generator against it; reads the server's peak RSS
 /// while loaded.
-fn measure(server: &str, c: usize, warmup: Duration, dur: Duration) -> Sample {
+fn measure(server: &Server, c: usize, warmup: Duration, dur: Duration) -> Sample {
     let bad = |e: String| Sample {
         rate: f64::NAN,
         p50: f64::NAN,
         p99: f64::NAN,
         rss: f64::NAN,
+        per_hub: None,
         err: Some(e),
     };
+    let name = format!("echo-{}", server.kind);
     // Not `current_exe()`: a rebuild during the run replaces that path, while
     // /proc/self/exe stays this very binary.
     let exe = "/proc/self/exe";
     let mut srv = Command::new(exe)
-        .args(["--child", &format!("echo-{server}")])
+        .args(["--child", &name])
+        .args(&server.args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("cannot start the echo server");
+    let mut srv_out = srv.stdout.take().map(BufReader::new);
     let mut line = String::new();
-    let port = srv
-        .stdout
-        .take()
-        .map(BufReader::new)
-        .and_then(|mut r| r.read_line(&mut line).ok())
+    let port = srv_out
+        .as_mut()
+        .and_then(|r| r.read_line(&mut line).ok())
         .and_then(|_| line.trim().strip_prefix("port=")?.parse::<u16>().ok());
     let Some(port) = port else {
-        kill(srv);
-        return bad(format!("echo-{server} did not start"));
+        finish(srv, srv_out);
+        return bad(format!("{name} did not start"));
     };
     let ms = |d: Duration| d.as_millis().to_string();
     let mut ld = Command::new(exe)
@@ -558,24 +637,29 @@ fn measure(server: &str, c: usize, warmup: Duration, dur: Duration) -> Sample {
         let _ = o.read_to_string(&mut out);
     }
     let _ = ld.wait();
-    kill(srv);
+    let rest = finish(srv, srv_out);
     if timed_out {
-        return bad(format!("echo-{server} C={c}: load generator timed out"));
+        return bad(format!("{name} C={c}: load generator timed out"));
     }
-    let field = |k: &str| {
-        out.lines()
+    let field = |text: &str, k: &str| {
+        text.lines()
             .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
             .map(str::to_string)
     };
-    let num = |k: &str| field(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
-    if let Some(e) = field("err") {
-        return bad(format!("echo-{server} C={c}: {e}"));
+    let num = |k: &str| {
+        field(&out, k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    if let Some(e) = field(&out, "err") {
+        return bad(format!("{name} C={c}: {e}"));
     }
     Sample {
         rate: num("rate"),
         p50: num("p50"),
         p99: num("p99"),
         rss,
+        per_hub: field(&rest, "per_hub"),
         err: None,
     }
 }
@@ -588,8 +672,56 @@ fn fmt_rate(v: f64) -> String {
     }
 }
 
-/// The servers, as `--child echo-KIND`: the table's "mio loop" is `mio-short`.
-const KINDS: [&str; 3] = ["green", "thread", "mio-short"];
+/// Runs every server of `servers` `reps` times at C = `c`, alternating their order
+/// per repetition (so no server always runs right after another); one `Vec` of
+/// samples per server.
+fn run_all(
+    what: &str,
+    servers: &[Server],
+    c: usize,
+    reps: usize,
+    warmup: Duration,
+    dur: Duration,
+) -> Vec<Vec<Sample>> {
+    let mut s: Vec<Vec<Sample>> = vec![Vec::new(); servers.len()];
+    eprint!("  {what} C={}, rep", short(c));
+    for rep in 0..reps {
+        eprint!(" {}", rep + 1);
+        for k in 0..servers.len() {
+            let k = (k + rep) % servers.len();
+            s[k].push(measure(&servers[k], c, warmup, dur));
+        }
+    }
+    eprintln!();
+    s
+}
+
+fn col(v: &[Sample], f: fn(&Sample) -> f64) -> Vec<f64> {
+    v.iter().map(f).collect()
+}
+
+fn med(v: &[Sample], f: fn(&Sample) -> f64) -> f64 {
+    median(&col(v, f))
+}
+
+/// "; FAILED: ..." for the samples that failed, or nothing.
+fn failures(all: &[Vec<Sample>]) -> String {
+    let errs: Vec<String> = all.iter().flatten().filter_map(|x| x.err.clone()).collect();
+    if errs.is_empty() {
+        String::new()
+    } else {
+        format!("; FAILED: {}", errs.join("; "))
+    }
+}
+
+/// The 2-hub server's connections per hub, one `a/b` per repetition.
+fn per_hub(v: &[Sample]) -> String {
+    let each: Vec<String> = v
+        .iter()
+        .map(|x| x.per_hub.as_deref().unwrap_or("?").replace(',', "/"))
+        .collect();
+    each.join(", ")
+}
 
 pub fn echo(cfg: &Cfg, report: &mut Report) {
     let (sizes, reps, warmup, dur): (&[usize], usize, u64, u64) = if cfg.quick {
@@ -598,37 +730,25 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
         (&[100, 1_000, 10_000], 5, 1_000, 3_000)
     };
     let (warmup, dur) = (Duration::from_millis(warmup), Duration::from_millis(dur));
+    // The table's "mio loop" is `mio-short`.
+    let servers = [
+        Server::new("green", &[1, 0]),
+        Server::new("green", &[2, 0]),
+        Server::new("thread", &[0]),
+        Server::new("mio-short", &[]),
+    ];
     for &c in sizes {
-        let mut s: [Vec<Sample>; 3] = Default::default();
-        eprint!("  echo C={}, rep", short(c));
-        for rep in 0..reps {
-            eprint!(" {}", rep + 1);
-            // Alternate the order too, so no server always runs right after another.
-            for k in 0..KINDS.len() {
-                let k = (k + rep) % KINDS.len();
-                s[k].push(measure(KINDS[k], c, warmup, dur));
-            }
-        }
-        eprintln!();
-        let [green, thread, mio] = s;
-        let col = |v: &[Sample], f: fn(&Sample) -> f64| v.iter().map(f).collect::<Vec<f64>>();
-        let med = |v: &[Sample], f: fn(&Sample) -> f64| median(&col(v, f));
-        let errs: Vec<String> = green
-            .iter()
-            .chain(&thread)
-            .chain(&mio)
-            .filter_map(|x| x.err.clone())
-            .collect();
-        let err_note = if errs.is_empty() {
-            String::new()
-        } else {
-            format!("; FAILED: {}", errs.join("; "))
+        let all = run_all("echo", &servers, c, reps, warmup, dur);
+        let [green, hubs2, thread, mio] = &all[..] else {
+            unreachable!("four servers")
         };
+        let err_note = failures(&all);
         let name = |what: &str| format!("echo, C={}: {what}", short(c));
 
         let mut rate = Row::new(format!("echo_rate_{c}"), name("round trips/s"), Unit::Rate);
-        rate.green = col(&green, |x| x.rate);
-        rate.thread = col(&thread, |x| x.rate);
+        rate.green = col(green, |x| x.rate);
+        rate.hubs2 = col(hubs2, |x| x.rate);
+        rate.thread = col(thread, |x| x.rate);
         rate.target = Some(Target {
             text: "≥ 1.5× threads",
             max_green: None,
@@ -636,8 +756,9 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
             min_ratio: Some(1.5),
         });
         rate.note = format!(
-            "hand-written mio loop {}{err_note}",
-            fmt_rate(med(&mio, |x| x.rate))
+            "hand-written mio loop {}; 2 hubs' connections per hub {}{err_note}",
+            fmt_rate(med(mio, |x| x.rate)),
+            per_hub(hubs2)
         );
         report.rows.push(rate);
 
@@ -646,8 +767,8 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
             name("round trips/s, greenlets vs mio loop (in the threads column)"),
             Unit::Rate,
         );
-        vs.green = col(&green, |x| x.rate);
-        vs.thread = col(&mio, |x| x.rate);
+        vs.green = col(green, |x| x.rate);
+        vs.thread = col(mio, |x| x.rate);
         vs.target = Some(Target {
             text: "≥ 95% of the mio loop",
             max_green: None,
@@ -656,7 +777,7 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
         });
         vs.note = format!(
             "greenlets at {:.1}% of the mio loop",
-            100.0 * med(&green, |x| x.rate) / med(&mio, |x| x.rate)
+            100.0 * med(green, |x| x.rate) / med(mio, |x| x.rate)
         );
         report.rows.push(vs);
 
@@ -669,21 +790,23 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
             ("p99 latency", "p99", |x: &Sample| x.p99),
         ] {
             let mut r = Row::new(format!("echo_{key}_{c}"), name(what), Unit::Nanos);
-            r.green = col(&green, f);
-            r.thread = col(&thread, f);
-            r.note = format!("mio loop {}", fmt_ns(med(&mio, f)));
+            r.green = col(green, f);
+            r.hubs2 = col(hubs2, f);
+            r.thread = col(thread, f);
+            r.note = format!("mio loop {}", fmt_ns(med(mio, f)));
             report.rows.push(r);
         }
 
         let mut rss = Row::new(format!("echo_rss_{c}"), name("server RSS"), Unit::Bytes);
-        rss.green = col(&green, |x| x.rss);
-        rss.thread = col(&thread, |x| x.rss);
+        rss.green = col(green, |x| x.rss);
+        rss.hubs2 = col(hubs2, |x| x.rss);
+        rss.thread = col(thread, |x| x.rss);
         if c == 10_000 {
             rss.target = Some(Target::max("< 40 MiB", 40.0 * 1024.0 * 1024.0));
         }
         rss.note = format!(
             "peak VmRSS of the server process while loaded; mio loop {}",
-            fmt_bytes(med(&mio, |x| x.rss))
+            fmt_bytes(med(mio, |x| x.rss))
         );
         report.rows.push(rss);
     }
@@ -691,14 +814,68 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
         "echo: ratio = greenlets ÷ threads for round trips/s (higher is better; in the \
          \"vs mio loop\" rows greenlets ÷ mio loop); the latency and RSS rows keep threads ÷ \
          greenlets. Load generator: one single-threaded mio client process (the same for all \
-         three servers), C loopback connections each with one 64-byte message in flight \
+         servers), C loopback connections each with one 64-byte message in flight \
          (send, wait for the whole echo, check every byte, record the latency, send again), \
-         {} ms warm-up then {} ms measured; every server is a child process (greenlets: one \
-         hub, a greenlet per connection, default stack; threads: one std::thread per \
-         connection, 64 KiB stacks; mio loop: hand-written, edge-triggered, one thread, \
-         stopping at a short read as greenlet's TcpStream does), \
-         {BUF}-byte read buffer, TCP_NODELAY; server kinds alternate, {reps} rep(s), medians",
+         {} ms warm-up then {} ms measured; every server is a child process, unpinned \
+         (greenlets: the README's server, one hub, a greenlet per connection, default stack; \
+         2 hubs: the same handler on StreamServer::hubs(2), SO_REUSEPORT; threads: one \
+         std::thread per connection, 64 KiB stacks; mio loop: hand-written, edge-triggered, \
+         one thread, stopping at a short read as greenlet's TcpStream does), {BUF}-byte read \
+         buffer on the stack (the README's), TCP_NODELAY; server kinds alternate, {reps} \
+         rep(s), medians",
         warmup.as_millis(),
         dur.as_millis()
     ));
+    cpu_bound(cfg, report, reps, warmup, dur);
+}
+
+/// The CPU-bound echo: each message answered after about 20 µs of computation, so
+/// that one hub is limited by its core and a second hub (or threads) can use the
+/// other.
+fn cpu_bound(cfg: &Cfg, report: &mut Report, reps: usize, warmup: Duration, dur: Duration) {
+    let work = calibrate_work();
+    let sizes: &[usize] = if cfg.quick { &[100] } else { &[100, 1_000] };
+    let servers = [
+        Server::new("green", &[1, work]),
+        Server::new("green", &[2, work]),
+        Server::new("thread", &[work]),
+    ];
+    for &c in sizes {
+        let all = run_all("CPU-bound echo", &servers, c, reps, warmup, dur);
+        let [green, hubs2, thread] = &all[..] else {
+            unreachable!("three servers")
+        };
+        let mut rate = Row::new(
+            format!("echo_cpu_rate_{c}"),
+            format!(
+                "CPU-bound echo (~20 µs a message), C={}: round trips/s",
+                short(c)
+            ),
+            Unit::Rate,
+        );
+        rate.green = col(green, |x| x.rate);
+        rate.hubs2 = col(hubs2, |x| x.rate);
+        rate.thread = col(thread, |x| x.rate);
+        rate.target = Some(Target {
+            text: "2 hubs ≥ 1.7× 1 hub and ≥ 1.3× threads",
+            max_green: None,
+            min_green: None,
+            min_ratio: None,
+        });
+        rate.hubs2_min = Some((1.7, 1.3));
+        let (g, h, t) = (
+            med(green, |x| x.rate),
+            med(hubs2, |x| x.rate),
+            med(thread, |x| x.rate),
+        );
+        rate.note = format!(
+            "2 hubs {:.2}× 1 hub, {:.2}× threads; {work} hash rounds a message \
+             (calibrated to 20 µs in this run); 2 hubs' connections per hub {}{}",
+            h / g,
+            h / t,
+            per_hub(hubs2),
+            failures(&all)
+        );
+        report.rows.push(rate);
+    }
 }

@@ -202,6 +202,11 @@ struct Row {
     /// Empty when the thread side is not measured (then `thread_note` says why).
     thread: Vec<f64>,
     thread_note: String,
+    /// The echo rows' second greenlet server: `StreamServer` on 2 hubs.
+    hubs2: Vec<f64>,
+    /// With `hubs2`: the least 2 hubs ÷ 1 hub and 2 hubs ÷ threads the target asks
+    /// (for rates), on top of `target`'s own bounds.
+    hubs2_min: Option<(f64, f64)>,
     target: Option<Target>,
     note: String,
 }
@@ -215,6 +220,8 @@ impl Row {
             green: Vec::new(),
             thread: Vec::new(),
             thread_note: String::new(),
+            hubs2: Vec::new(),
+            hubs2_min: None,
             target: None,
             note: String::new(),
         }
@@ -240,9 +247,18 @@ impl Row {
         }
     }
 
+    fn hubs2_median(&self) -> Option<f64> {
+        (!self.hubs2.is_empty()).then(|| median(&self.hubs2))
+    }
+
     fn target_met(&self) -> Option<bool> {
+        let hubs2_ok = self.hubs2_min.is_none_or(|(vs_green, vs_thread)| {
+            let h = self.hubs2_median().unwrap_or(f64::NAN);
+            h >= vs_green * self.green_median()
+                && self.thread_median().is_some_and(|t| h >= vs_thread * t)
+        });
         self.target
-            .map(|t| t.met(self.green_median(), self.ratio()))
+            .map(|t| t.met(self.green_median(), self.ratio()) && hubs2_ok)
     }
 }
 
@@ -1041,11 +1057,12 @@ fn markdown(report: &Report, cfg: &Cfg, machine: &Machine) -> String {
     let _ = writeln!(
         s,
         "greenlets: one hub, default stack {} KiB (address space; touched on demand, guard page \
-         each). threads: std::thread, stack_size(64 KiB). ratio = threads ÷ greenlets.\n",
+         each). 2 hubs (echo rows): the same handler on StreamServer::hubs(2). threads: \
+         std::thread, stack_size(64 KiB). ratio = threads ÷ greenlets.\n",
         greenlet::DEFAULT_STACK_SIZE / 1024
     );
-    s.push_str("| scenario | greenlets | threads | ratio | target |\n");
-    s.push_str("|---|---:|---:|---:|---|\n");
+    s.push_str("| scenario | greenlets | 2 hubs | threads | ratio | target |\n");
+    s.push_str("|---|---:|---:|---:|---:|---|\n");
     for r in &report.rows {
         let g = r.green_median();
         let green = if g.is_nan() {
@@ -1058,6 +1075,7 @@ fn markdown(report: &Report, cfg: &Cfg, machine: &Machine) -> String {
             None if r.thread_note.is_empty() => "—".into(),
             None => r.thread_note.clone(),
         };
+        let hubs2 = r.hubs2_median().map_or("—".into(), |h| r.unit.show(h));
         let ratio = r.ratio().map_or("—".into(), |x| format!("{}×", sig3(x)));
         let target = match (r.target, r.target_met()) {
             (Some(t), Some(true)) => format!("{}: met", t.text),
@@ -1066,7 +1084,7 @@ fn markdown(report: &Report, cfg: &Cfg, machine: &Machine) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {green} | {thread} | {ratio} | {target} |",
+            "| {} | {green} | {hubs2} | {thread} | {ratio} | {target} |",
             r.scenario
         );
     }
@@ -1143,17 +1161,20 @@ fn json(report: &Report, cfg: &Cfg, machine: &Machine) -> String {
         let _ = write!(
             s,
             "    {{\"key\": {}, \"scenario\": {}, \"unit\": {}, \"greenlets\": {}, \
-             \"threads\": {}, \"ratio\": {}, \"target\": {}, \"target_met\": {}, \
-             \"green_samples\": {}, \"thread_samples\": {}, \"threads_note\": {}, \"note\": {}}}",
+             \"hubs2\": {}, \"threads\": {}, \"ratio\": {}, \"target\": {}, \"target_met\": {}, \
+             \"green_samples\": {}, \"hubs2_samples\": {}, \"thread_samples\": {}, \
+             \"threads_note\": {}, \"note\": {}}}",
             json_str(&r.key),
             json_str(&r.scenario),
             json_str(r.unit.name()),
             json_num(r.green_median()),
+            json_opt(r.hubs2_median()),
             json_opt(r.thread_median()),
             json_opt(r.ratio()),
             r.target.map_or("null".into(), |t| json_str(t.text)),
             r.target_met().map_or("null".into(), |m| m.to_string()),
             json_list(&r.green),
+            json_list(&r.hubs2),
             json_list(&r.thread),
             json_str(&r.thread_note),
             json_str(&r.note),
