@@ -12,7 +12,7 @@ use greenlet::queue::{PriorityQueue, Queue};
 use greenlet::sync::{Event, Mutex};
 
 mod support;
-use support::child::{CHILD_OK, is_child, run_child};
+use support::child::{CHILD_OK, assert_child_ok, is_child};
 
 /// Rounds: each one revokes a fresh primitive at a different moment.
 const ROUNDS: usize = 200;
@@ -206,14 +206,7 @@ fn without_owner_mode_the_locked_path_serves() {
         println!("{CHILD_OK}");
         return;
     }
-    let out = run_child(NAME);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(CHILD_OK),
-        "child failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_child_ok(NAME);
 }
 
 /// The crate registers for `membarrier` as the program loads (an ELF constructor),
@@ -271,12 +264,5 @@ fn registration_in_the_background_serves_both_kinds() {
         println!("{CHILD_OK}");
         return;
     }
-    let out = run_child(NAME);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(CHILD_OK),
-        "child failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_child_ok(NAME);
 }

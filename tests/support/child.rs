@@ -66,3 +66,17 @@ pub fn run_child(name: &str) -> Output {
         stderr: err.join().expect("stderr reader"),
     }
 }
+
+/// Runs scenario `name` in a child (`run_child`) and fails unless it exited
+/// successfully and printed `CHILD_OK` on stdout; returns its output.
+pub fn assert_child_ok(name: &str) -> Output {
+    let out = run_child(name);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(CHILD_OK),
+        "child scenario {name} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
