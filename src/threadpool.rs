@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Interrupt};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -108,6 +108,40 @@ impl ThreadPool {
             .expect("the job stores its result before waking");
         match r {
             Ok(v) => v,
+            Err(p) => panic::resume_unwind(p),
+        }
+    }
+
+    /// [`apply`](Self::apply) for a caller that must not unwind (a hooked libc call,
+    /// under C frames): a kill or a `with_timeout` deadline while it waits is
+    /// returned as `Err` and stays pending (`Hub::park_until_reporting`). The job
+    /// runs on regardless; its value is then dropped on the worker when it ends.
+    /// A panic of `f` resumes in the caller, as with `apply`.
+    #[cfg_attr(not(feature = "monkey"), allow(dead_code))]
+    pub(crate) fn apply_reporting<T, F>(&self, f: F) -> Result<T, Interrupt>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let hub = Hub::current();
+        let result = Arc::new(Mutex::new(None));
+        let waker = hub.waker();
+        let guard = waker.expect_remote();
+        let slot = result.clone();
+        self.submit(Box::new(move || {
+            let r = panic::catch_unwind(AssertUnwindSafe(f));
+            *slot.lock() = Some(r);
+            waker.wake();
+            drop(guard);
+        }));
+        hub.park_until_reporting("a thread pool job", None)?;
+        // A normal return from the park means the job woke us, after storing its result.
+        let r = result
+            .lock()
+            .take()
+            .expect("the job stores its result before waking");
+        match r {
+            Ok(v) => Ok(v),
             Err(p) => panic::resume_unwind(p),
         }
     }
