@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod parked;
+pub mod watchdog;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
