@@ -209,3 +209,49 @@ where
 {
     default_pool().apply(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::hub::{Hub, Interrupt};
+
+    /// The wait that cannot unwind: a kill comes back as `Err`, stays pending, and
+    /// the greenlet's next ordinary wait unwinds with it.
+    #[test]
+    fn a_kill_is_reported_then_delivered_at_the_next_wait() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let g = crate::spawn(move || {
+            let r = super::default_pool().apply_reporting(move || {
+                let _ = rx.recv_timeout(Duration::from_secs(10));
+            });
+            assert_eq!(r.err(), Some(Interrupt::Kill));
+            // Reported again, after a yield, while it stays pending.
+            let again = Hub::current().park_until_reporting("test", None);
+            assert_eq!(again, Err(Interrupt::Kill));
+            crate::yield_now(); // Unwinds.
+            unreachable!("the pending kill unwinds the next wait");
+        });
+        crate::yield_now();
+        g.kill();
+        assert!(g.join().unwrap_err().is_killed());
+        tx.send(()).unwrap();
+    }
+
+    /// A deadline reported to such a wait makes `with_timeout` return `Err`, even
+    /// though the closure returned; one that never fired does not.
+    #[test]
+    fn a_reported_deadline_is_elapsed() {
+        let r = crate::with_timeout(Duration::from_millis(30), || {
+            let until = Instant::now() + Duration::from_secs(10);
+            Hub::current().park_until_reporting("test", Some(until))
+        });
+        assert!(r.is_err(), "{r:?}");
+        let r = crate::with_timeout(Duration::from_secs(10), || {
+            let until = Instant::now() + Duration::from_millis(10);
+            Hub::current().park_until_reporting("test", Some(until))
+        });
+        assert_eq!(r, Ok(Ok(true)));
+        assert_eq!(crate::hub_stats().timers, 0);
+    }
+}

@@ -99,7 +99,10 @@ fn tungstenite_server_and_a_hundred_clients_on_one_thread() {
                 }
             }));
         }
-        handlers.into_iter().map(|h| h.join().unwrap()).sum::<usize>()
+        handlers
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum::<usize>()
     });
     let clients: Vec<_> = (0..CLIENTS)
         .map(|i| {

@@ -45,7 +45,10 @@ fn kill_in_a_std_read_fails_it_then_unwinds_at_the_next_wait() {
     let start = Instant::now();
     g.kill();
     assert_prompt(start);
-    assert_eq!(log.get(), [format!("read failed: {:?}", Some(libc::ECANCELED))]);
+    assert_eq!(
+        log.get(),
+        [format!("read failed: {:?}", Some(libc::ECANCELED))]
+    );
     assert!(g.join().unwrap_err().is_killed());
     assert_eq!(drops.count(), 1, "the greenlet's frames were dropped");
     // The socket was released: the peer sees end of file.
@@ -88,12 +91,18 @@ fn a_killed_greenlet_that_retries_hooked_calls_lets_others_run() {
     });
     let g = greenlet::spawn(move || {
         // Ignores the errors and tries again: it cannot be unwound from here.
-        (0..100).filter(|_| (&c).read(&mut [0u8; 1]).is_err()).count()
+        (0..100)
+            .filter(|_| (&c).read(&mut [0u8; 1]).is_err())
+            .count()
     });
     greenlet::yield_now();
     g.kill();
     assert_eq!(g.join().unwrap(), 100);
-    assert!(ticks.get() >= 99, "each failed retry yielded: {}", ticks.get());
+    assert!(
+        ticks.get() >= 99,
+        "each failed retry yielded: {}",
+        ticks.get()
+    );
     ticker.kill();
 }
 
@@ -216,7 +225,10 @@ fn a_read_timeout_error_kind_is_would_block_not_timed_out() {
     greenlet::spawn(|| {
         let (c, _s) = pair();
         c.set_read_timeout(Some(ms(30))).unwrap();
-        assert_eq!((&c).read(&mut [0u8; 1]).unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert_eq!(
+            (&c).read(&mut [0u8; 1]).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
     })
     .join()
     .unwrap();

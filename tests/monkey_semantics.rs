@@ -86,7 +86,10 @@ fn connect_refused_and_peer_reset() {
     let _w = watchdog("refused");
     greenlet::spawn(|| {
         // A port nothing listens on: bind one, note it, close it.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let e = TcpStream::connect(port).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
 

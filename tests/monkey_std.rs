@@ -275,7 +275,10 @@ fn select_over_several_fds() {
             .map(|(a, _)| libc::FD_ISSET(a.as_raw_fd(), &set))
             .collect();
         assert_eq!(ready, [false, false, true]);
-        assert!(tv.tv_sec <= 10 && tv.tv_sec >= 9, "the time left is written back");
+        assert!(
+            tv.tv_sec <= 10 && tv.tv_sec >= 9,
+            "the time left is written back"
+        );
     }
     g.join().unwrap();
 }

@@ -55,10 +55,17 @@ fn the_binary_defines_the_hooks_exactly_with_the_feature() {
             (kind == "T").then_some(name)
         })
         .collect();
-    let present: Vec<&str> = HOOKS.iter().copied().filter(|h| defined.contains(h)).collect();
+    let present: Vec<&str> = HOOKS
+        .iter()
+        .copied()
+        .filter(|h| defined.contains(h))
+        .collect();
     if cfg!(feature = "monkey") {
         assert_eq!(present, HOOKS, "with the feature every hook is defined");
     } else {
-        assert!(present.is_empty(), "without the feature none is: {present:?}");
+        assert!(
+            present.is_empty(),
+            "without the feature none is: {present:?}"
+        );
     }
 }

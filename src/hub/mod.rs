@@ -254,12 +254,14 @@ impl Hub {
     /// machinery and while the hub shuts down, where blocking panics. For callers
     /// that must not panic (hooked libc calls), which then block the thread instead.
     #[inline]
+    #[cfg_attr(not(feature = "monkey"), allow(dead_code))]
     pub(crate) fn can_park(&self) -> bool {
         self.current.get() != HUB && !self.shutting_down.get()
     }
 
     /// Whether the hub is unwinding its greenlets because the thread exits.
     #[inline]
+    #[cfg_attr(not(feature = "monkey"), allow(dead_code))]
     pub(crate) fn shutting_down(&self) -> bool {
         self.shutting_down.get()
     }

@@ -9,7 +9,7 @@ use std::ffi::CStr;
 
 use super::{active, count_park, interrupt_errno};
 use crate::sys::monkey::c::{
-    addrinfo, c_char, c_int, hostent, sockaddr, sockaddr_storage, socklen_t, EAI_SYSTEM,
+    EAI_SYSTEM, addrinfo, c_char, c_int, hostent, sockaddr, sockaddr_storage, socklen_t,
 };
 use crate::sys::monkey::{self as sys, real};
 use crate::threadpool;
@@ -51,8 +51,8 @@ pub unsafe extern "C" fn getaddrinfo(
     let (node, service) = (own(node), own(service));
     // The fields hints may set; its pointers must be null, so none are copied.
     // SAFETY: a non-null `hints` is valid (the caller's contract).
-    let hints = unsafe { hints.as_ref() }
-        .map(|h| (h.ai_flags, h.ai_family, h.ai_socktype, h.ai_protocol));
+    let hints =
+        unsafe { hints.as_ref() }.map(|h| (h.ai_flags, h.ai_family, h.ai_socktype, h.ai_protocol));
     count_park();
     let job = threadpool::default_pool().apply_reporting(move || {
         // SAFETY: an all-zero addrinfo is the empty hints value.
@@ -131,8 +131,16 @@ pub unsafe extern "C" fn getnameinfo(
         };
         let mut h = vec![0 as c_char; if want_host { hostlen as usize } else { 0 }];
         let mut s = vec![0 as c_char; if want_serv { servlen as usize } else { 0 }];
-        let hp = if want_host { h.as_mut_ptr() } else { std::ptr::null_mut() };
-        let spp = if want_serv { s.as_mut_ptr() } else { std::ptr::null_mut() };
+        let hp = if want_host {
+            h.as_mut_ptr()
+        } else {
+            std::ptr::null_mut()
+        };
+        let spp = if want_serv {
+            s.as_mut_ptr()
+        } else {
+            std::ptr::null_mut()
+        };
         // SAFETY: owned buffers of the caller's lengths.
         let r = unsafe { real::getnameinfo(sp, salen, hp, hostlen, spp, servlen, flags) };
         (r, sys::errno(), h, s)

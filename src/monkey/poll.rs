@@ -9,8 +9,8 @@ use super::wait::{self, Stop};
 use super::{active, interrupt_errno};
 use crate::hub::{Direction, Hub};
 use crate::sys::monkey::c::{
-    c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval, FD_SETSIZE, POLLIN,
-    POLLOUT, POLLPRI, POLLRDHUP,
+    FD_SETSIZE, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, c_int, fd_set, nfds_t, pollfd, sigset_t,
+    timespec, timeval,
 };
 use crate::sys::monkey::{self as sys, real};
 
@@ -46,7 +46,9 @@ fn wait_loop(
         let stop = if fds.is_empty() {
             // Nothing to wait on: a plain timed sleep (poll with no fds, say).
             super::count_park();
-            hub.park_until_reporting(reason, deadline).err().map(Stop::Interrupted)
+            hub.park_until_reporting(reason, deadline)
+                .err()
+                .map(Stop::Interrupted)
         } else {
             wait::wait_fds(hub, fds, deadline, reason).err()
         };
@@ -128,9 +130,8 @@ pub unsafe extern "C" fn ppoll(
         // SAFETY: the caller's contract.
         return unsafe { real::ppoll(fds, n, timeout, mask) };
     };
-    let deadline = t.and_then(|t| {
-        Instant::now().checked_add(Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
-    });
+    let deadline = t
+        .and_then(|t| Instant::now().checked_add(Duration::new(t.tv_sec as u64, t.tv_nsec as u32)));
     // SAFETY: the caller's contract.
     unsafe { green_poll(hub, fds, n, deadline) }
 }
@@ -161,7 +162,13 @@ pub unsafe extern "C" fn select(
         Instant::now().checked_add(Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000))
     });
     // SAFETY: non-null sets are valid (the caller's contract); copied by value.
-    let (r0, w0, e0) = unsafe { (r.as_ref().copied(), w.as_ref().copied(), e.as_ref().copied()) };
+    let (r0, w0, e0) = unsafe {
+        (
+            r.as_ref().copied(),
+            w.as_ref().copied(),
+            e.as_ref().copied(),
+        )
+    };
     let mut dirs = Vec::new();
     for fd in 0..nfds {
         let is = |s: &Option<fd_set>| s.as_ref().is_some_and(|s| sys::fd_isset(fd, s));
@@ -207,7 +214,9 @@ pub unsafe extern "C" fn select(
     }
     // SAFETY: a non-null timeout is valid for writes (the caller's contract).
     if let Some(tv) = unsafe { timeout.as_mut() } {
-        let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
+        let left = deadline.map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
         tv.tv_sec = left.as_secs() as _;
         tv.tv_usec = left.subsec_micros() as _;
     }

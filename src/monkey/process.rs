@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::wait::{self, Stop};
 use super::{active, count_park, interrupt_errno};
 use crate::hub::{Direction, Hub};
-use crate::sys::monkey::c::{c_int, pid_t, rusage, EBADF, WCONTINUED, WNOHANG, WUNTRACED};
+use crate::sys::monkey::c::{EBADF, WCONTINUED, WNOHANG, WUNTRACED, c_int, pid_t, rusage};
 use crate::sys::monkey::{self as sys, real};
 
 /// Waits for `poll()` (a `WNOHANG` call) to return non-zero.
@@ -69,7 +69,9 @@ pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int)
         return unsafe { real::waitpid(pid, status, options) };
     };
     // SAFETY: the caller's contract.
-    green_wait(hub, pid, options, || unsafe { real::waitpid(pid, status, options | WNOHANG) })
+    green_wait(hub, pid, options, || unsafe {
+        real::waitpid(pid, status, options | WNOHANG)
+    })
 }
 
 /// `wait4(2)`, green.

@@ -6,14 +6,14 @@
 //! files, directories and block devices pass through, and so do stdin, stdout and
 //! stderr (see `arch/monkey.md`: std holds a lock across their calls).
 
+use super::active;
 use super::fdtable::{self, Kind};
 use super::wait::{self, Blocking};
-use super::active;
 use crate::hub::Direction;
 use crate::sys::monkey::c::{
-    c_int, c_void, iovec, size_t, ssize_t, EAGAIN, EINVAL, ENOSYS, EOPNOTSUPP, POLLIN, POLLOUT,
+    EAGAIN, EINVAL, ENOSYS, EOPNOTSUPP, POLLIN, POLLOUT, c_int, c_void, iovec, size_t, ssize_t,
 };
-use crate::sys::monkey::{self as sys, real, FdType};
+use crate::sys::monkey::{self as sys, FdType, real};
 
 /// The kind of `fd`, looked up once.
 fn kind(fd: c_int) -> Kind {
@@ -44,7 +44,13 @@ fn nowait_refused() -> bool {
 }
 
 /// One try of a read or write that does not block: `-1` with `EAGAIN` if it would.
-fn try_io(fd: c_int, dir: Direction, iov: *const iovec, n: c_int, real: &dyn Fn() -> isize) -> isize {
+fn try_io(
+    fd: c_int,
+    dir: Direction,
+    iov: *const iovec,
+    n: c_int,
+    real: &dyn Fn() -> isize,
+) -> isize {
     if kind(fd) == Kind::NoWait {
         // SAFETY: the caller's iovecs, valid for this direction (the hook's contract).
         let r = unsafe {
@@ -86,7 +92,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize
         iov_base: buf,
         iov_len: len,
     };
-    // SAFETY (all three): the caller's contract.
+    // SAFETY: the caller's contract.
     let real = || unsafe { real::read(fd, buf, len) };
     wait::once(
         Blocking::new(hub, fd, Direction::Read, "read (monkey)"),
@@ -106,7 +112,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_
         // SAFETY: the caller's contract.
         return unsafe { real::readv(fd, iov, n) };
     };
-    // SAFETY (both): the caller's contract.
+    // SAFETY: the caller's contract.
     let real = || unsafe { real::readv(fd, iov, n) };
     wait::once(
         Blocking::new(hub, fd, Direction::Read, "readv (monkey)"),
@@ -161,7 +167,11 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize
     let all = unsafe { iovecs(iov, n as usize) };
     let len = total(all);
     let io = |done: usize, nowait: bool| {
-        let part = if done == 0 { Vec::new() } else { advanced(all, done) };
+        let part = if done == 0 {
+            Vec::new()
+        } else {
+            advanced(all, done)
+        };
         let (p, k) = if done == 0 {
             (iov, n)
         } else {

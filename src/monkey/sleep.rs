@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use super::{active, count_park};
 use crate::hub::Hub;
 use crate::sys::monkey::c::{
-    c_int, c_uint, clockid_t, timespec, useconds_t, CLOCK_BOOTTIME, CLOCK_MONOTONIC,
-    CLOCK_REALTIME, EINVAL, TIMER_ABSTIME,
+    CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME, EINVAL, TIMER_ABSTIME, c_int, c_uint,
+    clockid_t, timespec, useconds_t,
 };
 use crate::sys::monkey::{self as sys, real};
 
@@ -103,7 +103,10 @@ pub unsafe extern "C" fn usleep(us: useconds_t) -> c_int {
         // SAFETY: usleep takes an integer.
         return unsafe { real::usleep(us) };
     };
-    sleep_until(hub, Instant::now().checked_add(Duration::from_micros(u64::from(us))));
+    sleep_until(
+        hub,
+        Instant::now().checked_add(Duration::from_micros(u64::from(us))),
+    );
     0
 }
 
@@ -118,6 +121,9 @@ pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
         // SAFETY: sleep takes an integer.
         return unsafe { real::sleep(secs) };
     };
-    sleep_until(hub, Instant::now().checked_add(Duration::from_secs(u64::from(secs))));
+    sleep_until(
+        hub,
+        Instant::now().checked_add(Duration::from_secs(u64::from(secs))),
+    );
     0
 }

@@ -10,8 +10,8 @@ use super::wait::{self, Blocking, Stop};
 use super::{active, fdtable, interrupt_errno};
 use crate::hub::{Direction, Hub};
 use crate::sys::monkey::c::{
-    c_int, c_void, msghdr, size_t, sockaddr, socklen_t, ssize_t, EAGAIN, EBADF,
-    EINPROGRESS, MSG_DONTWAIT, MSG_WAITALL, O_NONBLOCK, POLLIN, POLLOUT,
+    EAGAIN, EBADF, EINPROGRESS, MSG_DONTWAIT, MSG_WAITALL, O_NONBLOCK, POLLIN, POLLOUT, c_int,
+    c_void, msghdr, size_t, sockaddr, socklen_t, ssize_t,
 };
 use crate::sys::monkey::{self as sys, real};
 
@@ -23,7 +23,16 @@ use crate::sys::monkey::{self as sys, real};
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: the caller's contract, passed on.
-    unsafe { recvfrom(fd, buf, len, flags, std::ptr::null_mut(), std::ptr::null_mut()) }
+    unsafe {
+        recvfrom(
+            fd,
+            buf,
+            len,
+            flags,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    }
 }
 
 /// `recvfrom(2)`, green; `MSG_WAITALL` waits for all of `len`, as the kernel does.
@@ -47,14 +56,22 @@ pub unsafe extern "C" fn recvfrom(
     let b = Blocking::new(hub, fd, Direction::Read, "recv (monkey)");
     if flags & MSG_WAITALL != 0 && len > 0 {
         let flags = flags & !MSG_WAITALL;
-        // SAFETY (both closures): `buf` is valid for `len` bytes (the caller's
-        // contract) and `done < len`.
         return wait::all(
             b,
             len,
+            // SAFETY: `buf` is valid for `len` bytes (the caller's contract) and
+            // `done < len`.
             |done| unsafe {
-                real::recvfrom(fd, buf.add(done), len - done, flags | MSG_DONTWAIT, addr, addrlen)
+                real::recvfrom(
+                    fd,
+                    buf.add(done),
+                    len - done,
+                    flags | MSG_DONTWAIT,
+                    addr,
+                    addrlen,
+                )
             },
+            // SAFETY: as above.
             |done| unsafe { real::recvfrom(fd, buf.add(done), len - done, flags, addr, addrlen) },
         );
     }
@@ -140,11 +157,22 @@ pub unsafe extern "C" fn sendto(
         return unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) };
     };
     let b = Blocking::new(hub, fd, Direction::Write, "send (monkey)");
-    // SAFETY (both closures): `buf` is valid for `len` bytes and `done <= len`.
     wait::all(
         b,
         len,
-        |done| unsafe { real::sendto(fd, buf.add(done), len - done, flags | MSG_DONTWAIT, addr, addrlen) },
+        // SAFETY: `buf` is valid for `len` bytes (the caller's contract) and
+        // `done < len`.
+        |done| unsafe {
+            real::sendto(
+                fd,
+                buf.add(done),
+                len - done,
+                flags | MSG_DONTWAIT,
+                addr,
+                addrlen,
+            )
+        },
+        // SAFETY: as above.
         |done| unsafe { real::sendto(fd, buf.add(done), len - done, flags, addr, addrlen) },
     )
 }
@@ -164,7 +192,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     // SAFETY: `msg` is a valid msghdr (the caller's contract).
     let m = unsafe { *msg };
     // SAFETY: its iovecs are valid (the caller's contract).
-    let iov = unsafe { super::rw::iovecs(m.msg_iov, m.msg_iovlen as usize) };
+    let iov = unsafe { super::rw::iovecs(m.msg_iov, m.msg_iovlen) };
     let len = super::rw::total(iov);
     let b = Blocking::new(hub, fd, Direction::Write, "sendmsg (monkey)");
     let rest = |done: usize, extra: c_int| {
@@ -181,7 +209,12 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         // SAFETY: `m2` points at the caller's buffers, past what was sent.
         unsafe { real::sendmsg(fd, &m2, flags | extra) }
     };
-    wait::all(b, len, |done| rest(done, MSG_DONTWAIT), |done| rest(done, 0))
+    wait::all(
+        b,
+        len,
+        |done| rest(done, MSG_DONTWAIT),
+        |done| rest(done, 0),
+    )
 }
 
 /// `connect(2)`, green: on a blocking socket it waits for the handshake on the hub

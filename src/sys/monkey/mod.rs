@@ -14,11 +14,11 @@ pub(crate) mod real;
 pub(crate) mod c {
     pub(crate) use libc::{
         CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME, EAGAIN, EAI_SYSTEM, EBADF, ECANCELED,
-        EINPROGRESS, EINVAL, ENOSYS, EOPNOTSUPP, ETIMEDOUT, FD_SETSIZE, MSG_DONTWAIT,
-        MSG_WAITALL, O_NONBLOCK, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, TIMER_ABSTIME, WCONTINUED,
-        WNOHANG, WUNTRACED, addrinfo, c_char, c_int, c_uint, c_void, clockid_t, fd_set, hostent,
-        iovec, msghdr, nfds_t, pid_t, pollfd, rusage, sigset_t, size_t, sockaddr,
-        sockaddr_storage, socklen_t, ssize_t, timespec, timeval, useconds_t,
+        EINPROGRESS, EINVAL, ENOSYS, EOPNOTSUPP, ETIMEDOUT, FD_SETSIZE, MSG_DONTWAIT, MSG_WAITALL,
+        O_NONBLOCK, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, TIMER_ABSTIME, WCONTINUED, WNOHANG,
+        WUNTRACED, addrinfo, c_char, c_int, c_uint, c_void, clockid_t, fd_set, hostent, iovec,
+        msghdr, nfds_t, pid_t, pollfd, rusage, sigset_t, size_t, sockaddr, sockaddr_storage,
+        socklen_t, ssize_t, timespec, timeval, useconds_t,
     };
 }
 
@@ -124,7 +124,13 @@ pub(crate) fn so_error(fd: c_int) -> c_int {
     let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
     // SAFETY: `err` and `len` are valid for writes and `len` is `err`'s size.
     let r = unsafe {
-        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&raw mut err).cast(), &mut len)
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&raw mut err).cast(),
+            &mut len,
+        )
     };
     if r != 0 { errno() } else { err }
 }

@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use libc::{
     addrinfo, c_char, c_int, c_uint, clockid_t, fd_set, hostent, iovec, msghdr, nfds_t, pid_t,
-    pollfd, rusage, sigset_t, size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
-    useconds_t,
+    pollfd, rusage, sigset_t, size_t, sockaddr, socklen_t, ssize_t, timespec, timeval, useconds_t,
 };
 
 /// Finds `name` (NUL-terminated) in the objects loaded after this one.
