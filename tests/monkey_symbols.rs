@@ -52,7 +52,7 @@ fn the_binary_defines_the_hooks_exactly_with_the_feature() {
         .filter_map(|l| {
             let mut f = l.split_whitespace();
             let (_, kind, name) = (f.next()?, f.next()?, f.next()?);
-            (kind == "T").then_some(name)
+            matches!(kind, "T" | "W").then_some(name)
         })
         .collect();
     let present: Vec<&str> = HOOKS

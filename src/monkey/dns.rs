@@ -35,8 +35,7 @@ impl Drop for AddrInfo {
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn getaddrinfo(
+pub(super) unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
     service: *const c_char,
     hints: *const addrinfo,
@@ -92,8 +91,7 @@ pub unsafe extern "C" fn getaddrinfo(
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn getnameinfo(
+pub(super) unsafe extern "C" fn getnameinfo(
     sa: *const sockaddr,
     salen: socklen_t,
     host: *mut c_char,
@@ -179,8 +177,7 @@ unsafe impl Send for HostEnt {}
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
+pub(super) unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     if active().is_none() || name.is_null() {
         // SAFETY: the caller's contract.
         return unsafe { real::gethostbyname(name) };

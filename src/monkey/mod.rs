@@ -40,6 +40,40 @@ mod wait;
 #[cfg(feature = "monkey")]
 use imp::{active, count_park, interrupt_errno};
 
+// The hooks' C names (weak, see `weak_c_names`): what std and every C library of
+// the program call.
+#[cfg(feature = "monkey")]
+crate::sys::monkey::weak_c_names! {
+    recv => socket::recv,
+    recvfrom => socket::recvfrom,
+    recvmsg => socket::recvmsg,
+    send => socket::send,
+    sendto => socket::sendto,
+    sendmsg => socket::sendmsg,
+    connect => socket::connect,
+    accept => socket::accept,
+    accept4 => socket::accept4,
+    read => rw::read,
+    write => rw::write,
+    readv => rw::readv,
+    writev => rw::writev,
+    poll => poll::poll,
+    ppoll => poll::ppoll,
+    select => poll::select,
+    clock_nanosleep => sleep::clock_nanosleep,
+    nanosleep => sleep::nanosleep,
+    usleep => sleep::usleep,
+    sleep => sleep::sleep,
+    close => fd::close,
+    dup2 => fd::dup2,
+    dup3 => fd::dup3,
+    getaddrinfo => dns::getaddrinfo,
+    getnameinfo => dns::getnameinfo,
+    gethostbyname => dns::gethostbyname,
+    waitpid => process::waitpid,
+    wait4 => process::wait4,
+}
+
 #[cfg(feature = "monkey")]
 mod imp {
     use std::cell::Cell;

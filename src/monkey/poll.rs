@@ -75,8 +75,7 @@ fn deadline_ms(timeout: c_int) -> Option<Instant> {
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
+pub(super) unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
     let Some(hub) = active().filter(|_| timeout != 0) else {
         // SAFETY: the caller's contract.
         return unsafe { real::poll(fds, n, timeout) };
@@ -115,8 +114,7 @@ unsafe fn green_poll(
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn ppoll(
+pub(super) unsafe extern "C" fn ppoll(
     fds: *mut pollfd,
     n: nfds_t,
     timeout: *const timespec,
@@ -141,8 +139,7 @@ pub unsafe extern "C" fn ppoll(
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn select(
+pub(super) unsafe extern "C" fn select(
     nfds: c_int,
     r: *mut fd_set,
     w: *mut fd_set,

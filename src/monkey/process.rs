@@ -62,8 +62,7 @@ fn green_wait(hub: &'static Hub, pid: pid_t, options: c_int, poll: impl Fn() -> 
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t {
+pub(super) unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t {
     let Some(hub) = active().filter(|_| options & WNOHANG == 0) else {
         // SAFETY: the caller's contract.
         return unsafe { real::waitpid(pid, status, options) };
@@ -79,8 +78,7 @@ pub unsafe extern "C" fn waitpid(pid: pid_t, status: *mut c_int, options: c_int)
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn wait4(
+pub(super) unsafe extern "C" fn wait4(
     pid: pid_t,
     status: *mut c_int,
     options: c_int,

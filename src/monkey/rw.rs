@@ -81,8 +81,7 @@ fn try_io(
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+pub(super) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
     let hub = active();
     let Some(hub) = hub.filter(|_| kind(fd) != Kind::Pass) else {
         // SAFETY: the caller's contract.
@@ -106,8 +105,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
+pub(super) unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     let Some(hub) = active().filter(|_| kind(fd) != Kind::Pass) else {
         // SAFETY: the caller's contract.
         return unsafe { real::readv(fd, iov, n) };
@@ -127,8 +125,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
     let Some(hub) = active().filter(|_| kind(fd) != Kind::Pass) else {
         // SAFETY: the caller's contract.
         return unsafe { real::write(fd, buf, len) };
@@ -157,8 +154,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
+pub(super) unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     let Some(hub) = active().filter(|_| kind(fd) != Kind::Pass && n > 0) else {
         // SAFETY: the caller's contract.
         return unsafe { real::writev(fd, iov, n) };

@@ -42,8 +42,7 @@ fn duration(t: &timespec) -> Option<Duration> {
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn clock_nanosleep(
+pub(super) unsafe extern "C" fn clock_nanosleep(
     clock: clockid_t,
     flags: c_int,
     req: *const timespec,
@@ -76,8 +75,7 @@ pub unsafe extern "C" fn clock_nanosleep(
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+pub(super) unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
     // SAFETY: a non-null `req` is valid (the caller's contract).
     let r = unsafe { req.as_ref() };
     let Some((hub, r)) = active().zip(r) else {
@@ -97,8 +95,7 @@ pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> 
 /// # Safety
 ///
 /// The C function's contract (none).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn usleep(us: useconds_t) -> c_int {
+pub(super) unsafe extern "C" fn usleep(us: useconds_t) -> c_int {
     let Some(hub) = active() else {
         // SAFETY: usleep takes an integer.
         return unsafe { real::usleep(us) };
@@ -115,8 +112,7 @@ pub unsafe extern "C" fn usleep(us: useconds_t) -> c_int {
 /// # Safety
 ///
 /// The C function's contract (none).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
+pub(super) unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
     let Some(hub) = active() else {
         // SAFETY: sleep takes an integer.
         return unsafe { real::sleep(secs) };

@@ -20,8 +20,12 @@ use crate::sys::monkey::{self as sys, real};
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C" fn recv(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+) -> ssize_t {
     // SAFETY: the caller's contract, passed on.
     unsafe {
         recvfrom(
@@ -40,8 +44,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn recvfrom(
+pub(super) unsafe extern "C" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
     len: size_t,
@@ -90,8 +93,7 @@ pub unsafe extern "C" fn recvfrom(
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let Some(hub) = active().filter(|_| flags & MSG_DONTWAIT == 0) else {
         // SAFETY: the caller's contract.
         return unsafe { real::recvmsg(fd, msg, flags) };
@@ -132,8 +134,12 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C" fn send(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+) -> ssize_t {
     // SAFETY: the caller's contract, passed on.
     unsafe { sendto(fd, buf, len, flags, std::ptr::null(), 0) }
 }
@@ -143,8 +149,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn sendto(
+pub(super) unsafe extern "C" fn sendto(
     fd: c_int,
     buf: *const c_void,
     len: size_t,
@@ -183,8 +188,7 @@ pub unsafe extern "C" fn sendto(
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     let Some(hub) = active().filter(|_| flags & MSG_DONTWAIT == 0 && !msg.is_null()) else {
         // SAFETY: the caller's contract.
         return unsafe { real::sendmsg(fd, msg, flags) };
@@ -223,8 +227,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+pub(super) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let hub = active();
     let flags = hub.and_then(|_| sys::fd_flags(fd));
     let (Some(hub), Some(flags)) = (hub, flags) else {
@@ -297,8 +300,11 @@ fn with_nonblocking(fd: c_int, flags: c_int, op: impl FnOnce() -> c_int) -> c_in
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+pub(super) unsafe extern "C" fn accept(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> c_int {
     // SAFETY: the caller's contract; accept is accept4 without flags.
     unsafe { accept4(fd, addr, len, 0) }
 }
@@ -309,8 +315,7 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 /// # Safety
 ///
 /// The C function's contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn accept4(
+pub(super) unsafe extern "C" fn accept4(
     fd: c_int,
     addr: *mut sockaddr,
     len: *mut socklen_t,

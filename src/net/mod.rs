@@ -244,9 +244,7 @@ macro_rules! stream_io {
         impl std::io::Read for &$t {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let this = *self;
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&this.inner);
-                this.reg
-                    .$read(buf.len(), || $crate::sys::socket::recv(fd, buf))
+                this.reg.$read(buf.len(), || (&this.inner).read(buf))
             }
 
             fn read_vectored(
@@ -254,10 +252,8 @@ macro_rules! stream_io {
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
                 let this = *self;
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&this.inner);
                 let len = bufs.iter().map(|b| b.len()).sum();
-                this.reg
-                    .$read(len, || $crate::sys::socket::recv_vectored(fd, bufs))
+                this.reg.$read(len, || (&this.inner).read_vectored(bufs))
             }
         }
 

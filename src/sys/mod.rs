@@ -30,9 +30,9 @@ pub(crate) mod thread;
 /// runtime must never wait inside its own hooks); without it, libc's as usual.
 mod c {
     #[cfg(feature = "monkey")]
-    pub(super) use super::monkey::real::{accept4, poll, readv, recv, send, sendmsg};
+    pub(super) use super::monkey::real::{accept4, poll, send, sendmsg};
     #[cfg(not(feature = "monkey"))]
-    pub(super) use libc::{accept4, poll, readv, recv, send, sendmsg};
+    pub(super) use libc::{accept4, poll, send, sendmsg};
 }
 
 /// The errno values the layers above compare errors with.

@@ -1,7 +1,7 @@
 //! Socket calls std does not make the way we need them: writes that never raise
 //! `SIGPIPE`, `accept4` with the new fd non-blocking, the deepest backlog.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
@@ -13,30 +13,6 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
         return Err(io::Error::last_os_error());
     }
     Ok(n as usize)
-}
-
-/// `recv(2)` with no flags: `read` on a socket, as std's `TcpStream::read` makes it,
-/// but never through the `monkey` feature's hook (the socket is non-blocking and the
-/// caller parks on `WouldBlock` itself).
-pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for `buf.len()` bytes of writes for the whole call.
-    let n = unsafe { super::c::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
-}
-
-/// Vectored [`recv`], through `readv(2)` as std's `read_vectored` does.
-pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    let n = bufs.len().min(1024) as libc::c_int;
-    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec`; readv writes into at most
-    // `n` of the caller's buffers, each valid for its length.
-    let r = unsafe { super::c::readv(fd, bufs.as_ptr().cast(), n) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(r as usize)
 }
 
 /// Vectored [`send`], through `sendmsg(2)`.

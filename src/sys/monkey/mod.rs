@@ -237,3 +237,31 @@ pub(crate) fn fd_zero(set: &mut libc::fd_set) {
     // SAFETY: FD_ZERO writes the set it is given.
     unsafe { libc::FD_ZERO(set) }
 }
+
+/// Gives each Rust function `$f` the C name `$name`, as a *weak* definition: a
+/// one-instruction trampoline (`jmp`) in its own text section. Weak, so that a
+/// program (or a test) that defines the same libc function itself keeps its own,
+/// with no duplicate-symbol error, and so that two copies of the crate cannot clash.
+/// A weak definition in the executable still takes precedence over libc's shared
+/// one. The hooks are given their C names through this macro (x86_64 only, as
+/// the crate is).
+macro_rules! weak_c_names {
+    ($($name:ident => $f:path),* $(,)?) => {
+        $(
+            ::std::arch::global_asm!(
+                concat!(".pushsection .text.greenlet_monkey_", stringify!($name), ",\"ax\",@progbits"),
+                concat!(".weak ", stringify!($name)),
+                concat!(".type ", stringify!($name), ",@function"),
+                ".p2align 4",
+                concat!(stringify!($name), ":"),
+                ".cfi_startproc",
+                "jmp {f}",
+                ".cfi_endproc",
+                concat!(".size ", stringify!($name), ", . - ", stringify!($name)),
+                ".popsection",
+                f = sym $f,
+            );
+        )*
+    };
+}
+pub(crate) use weak_c_names;

@@ -62,7 +62,6 @@ macro_rules! real {
 }
 
 real! {
-    fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t;
     fn recvfrom(
         fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr,
         addrlen: *mut socklen_t,
