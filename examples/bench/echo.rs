@@ -11,7 +11,10 @@
 //!   `greenlet::net::TcpStream` makes (a short read drains the socket, so neither
 //!   reads again until the next edge);
 //! - `--child echo-mio`: the same loop reading on to `WouldBlock`, as mio's docs put
-//!   it: one more syscall per round trip (not in the table; for comparison by hand).
+//!   it: one more syscall per round trip (not in the table; for comparison by hand);
+//! - `--child echo-monkey` (only in a bench built with `--features monkey`): the
+//!   threaded `std::net` server with `thread::spawn` → `greenlet::spawn`, its std
+//!   reads and writes parked by the `monkey` hooks; compared with `echo-green`.
 //!
 //! Each server binds `127.0.0.1:0`, prints `port=N`, serves until killed, and exits
 //! when its stdin closes (the bench holds the other end) or after 10 minutes.
@@ -54,6 +57,7 @@ pub fn child(kind: &str, args: &[String]) {
         "echo-thread" => server_thread(),
         "echo-mio" => server_mio(false),
         "echo-mio-short" => server_mio(true),
+        "echo-monkey" => server_monkey(),
         "echo-load" => load(
             arg(0).expect("echo-load PORT C WARMUP_MS MEASURE_MS") as u16,
             arg(1).unwrap_or(100),
@@ -177,6 +181,39 @@ fn server_thread() {
         if let Err(e) = spawned {
             eprintln!("echo-thread: spawn: {e}");
         }
+    }
+}
+
+/// `server_thread` with `thread::spawn` → `greenlet::spawn`: std's blocking calls,
+/// green through the `monkey` hooks (without the feature it would serve one
+/// connection at a time, so the bench runs it only with the feature).
+fn server_monkey() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    deep_backlog(listener.as_raw_fd());
+    announce(listener.local_addr().expect("local_addr").port());
+    for stream in listener.incoming() {
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("echo-monkey: accept: {e}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        greenlet::spawn(move || {
+            let _ = stream.set_nodelay(true);
+            let mut buf = [0u8; BUF];
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if stream.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -588,8 +625,13 @@ fn fmt_rate(v: f64) -> String {
     }
 }
 
-/// The servers, as `--child echo-KIND`: the table's "mio loop" is `mio-short`.
-const KINDS: [&str; 3] = ["green", "thread", "mio-short"];
+/// The servers, as `--child echo-KIND`: the table's "mio loop" is `mio-short`; the
+/// hooked std::net server only where the hooks are built in.
+const KINDS: &[&str] = if cfg!(feature = "monkey") {
+    &["green", "thread", "mio-short", "monkey"]
+} else {
+    &["green", "thread", "mio-short"]
+};
 
 pub fn echo(cfg: &Cfg, report: &mut Report) {
     let (sizes, reps, warmup, dur): (&[usize], usize, u64, u64) = if cfg.quick {
@@ -599,7 +641,7 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
     };
     let (warmup, dur) = (Duration::from_millis(warmup), Duration::from_millis(dur));
     for &c in sizes {
-        let mut s: [Vec<Sample>; 3] = Default::default();
+        let mut s: Vec<Vec<Sample>> = vec![Vec::new(); KINDS.len()];
         eprint!("  echo C={}, rep", short(c));
         for rep in 0..reps {
             eprint!(" {}", rep + 1);
@@ -610,13 +652,15 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
             }
         }
         eprintln!();
-        let [green, thread, mio] = s;
+        let monkey = s.get(3).cloned();
+        let (green, thread, mio) = (s[0].clone(), s[1].clone(), s[2].clone());
         let col = |v: &[Sample], f: fn(&Sample) -> f64| v.iter().map(f).collect::<Vec<f64>>();
         let med = |v: &[Sample], f: fn(&Sample) -> f64| median(&col(v, f));
         let errs: Vec<String> = green
             .iter()
             .chain(&thread)
             .chain(&mio)
+            .chain(monkey.iter().flatten())
             .filter_map(|x| x.err.clone())
             .collect();
         let err_note = if errs.is_empty() {
@@ -659,6 +703,27 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
             100.0 * med(&green, |x| x.rate) / med(&mio, |x| x.rate)
         );
         report.rows.push(vs);
+
+        if let Some(monkey) = &monkey {
+            let mut r = Row::new(
+                format!("echo_monkey_{c}"),
+                name("round trips/s, hooked std::net vs greenlet::net (in the threads column)"),
+                Unit::Rate,
+            );
+            r.green = col(monkey, |x| x.rate);
+            r.thread = col(&green, |x| x.rate);
+            r.target = Some(Target {
+                text: "≥ 95% of greenlet::net",
+                max_green: None,
+                min_green: None,
+                min_ratio: Some(0.95),
+            });
+            r.note = format!(
+                "std::net with the monkey hooks at {:.1}% of greenlet::net",
+                100.0 * med(monkey, |x| x.rate) / med(&green, |x| x.rate)
+            );
+            report.rows.push(r);
+        }
 
         for (what, key, f) in [
             (

@@ -5,17 +5,19 @@
 //! `O_NONBLOCK` on for a moment (so that another thread does not take that for the
 //! user's choice).
 //!
-//! One `AtomicU64` per fd, in chunks of 4096 allocated on first use by a hook that
-//! may allocate (a hook in force on a thread with a hub); a hook that only reads, or
-//! a `close` before `main` or at a thread's teardown, touches atomics only.
+//! One `AtomicU64` per fd, in chunks of 4096 mapped (zeroed, with `mmap`, which is
+//! async-signal-safe) on first use by a hook in force on a thread with a hub; a hook
+//! that only reads, or a `close` before `main` or at a thread's teardown, touches
+//! atomics only. Chunks are never unmapped.
 
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use crate::sys::monkey::c::c_int;
+use crate::sys::monkey::{self as sys, c::c_int};
 
 const CHUNK_BITS: u32 = 12;
 const CHUNK: usize = 1 << CHUNK_BITS;
+const CHUNK_BYTES: usize = CHUNK * std::mem::size_of::<AtomicU64>();
 /// 4096 chunks of 4096: fd numbers below 2^24. Larger ones get no table entry:
 /// their calls are treated as of an unknown kind each time, and never flipped.
 const CHUNKS: usize = 4096;
@@ -84,20 +86,22 @@ fn slot(fd: c_int, create: bool) -> Option<&'static AtomicU64> {
         if !create {
             return None;
         }
-        let fresh: Box<[AtomicU64]> = (0..CHUNK).map(|_| AtomicU64::new(0)).collect();
-        let fresh = Box::into_raw(fresh) as *mut AtomicU64;
+        // mmap, not malloc: a hook may run in a signal handler (a self-pipe write).
+        let fresh = sys::map_zeroed(CHUNK_BYTES).cast::<AtomicU64>();
+        if fresh.is_null() {
+            return None;
+        }
         match cell.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => p = fresh,
             Err(theirs) => {
-                // SAFETY: ours lost the race and was never shared; it is the boxed
-                // slice of CHUNK atomics made above.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, CHUNK)) });
+                // SAFETY: ours lost the race and was never shared.
+                unsafe { sys::unmap(fresh.cast(), CHUNK_BYTES) };
                 p = theirs;
             }
         }
     }
-    // SAFETY: a published chunk is CHUNK atomics that are never freed, and
-    // `index < CHUNK`.
+    // SAFETY: a published chunk is CHUNK zeroed (valid) atomics that are never
+    // unmapped, and `index < CHUNK`.
     Some(unsafe { &*p.add(index) })
 }
 

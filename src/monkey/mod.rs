@@ -14,9 +14,12 @@
 //! the README ("Porting without changing imports") and `arch/monkey.md`.
 //!
 //! ```
-//! // With `features = ["monkey"]`, true in a greenlet; always false without it.
+//! // True in a greenlet when the crate is built with `features = ["monkey"]` (and
+//! // `GREENLET_MONKEY=0` is not set); always false without the feature.
 //! let active = greenlet::spawn(greenlet::monkey::is_active).join().unwrap();
-//! assert_eq!(active, cfg!(feature = "monkey"));
+//! println!("monkey hooks in force: {active}");
+//! // A plain thread never has them.
+//! assert!(!std::thread::spawn(greenlet::monkey::is_active).join().unwrap());
 //! ```
 
 #[cfg(feature = "monkey")]

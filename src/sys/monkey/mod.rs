@@ -265,3 +265,34 @@ macro_rules! weak_c_names {
     };
 }
 pub(crate) use weak_c_names;
+
+/// `len` bytes of fresh zeroed memory from `mmap`, or null: async-signal-safe, unlike
+/// `malloc`, for tables a hook may grow from inside a signal handler.
+pub(crate) fn map_zeroed(len: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Unmaps what [`map_zeroed`] returned.
+///
+/// # Safety
+///
+/// `p` and `len` are a mapping from `map_zeroed` that nothing uses any more.
+pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { libc::munmap(p.cast(), len) };
+}
