@@ -183,7 +183,10 @@ fn getnameinfo_and_gethostbyname() {
     assert_eq!(r, 0);
     // SAFETY: getnameinfo wrote NUL-terminated strings.
     let (h, s) = unsafe { (CStr::from_ptr(host.as_ptr()), CStr::from_ptr(serv.as_ptr())) };
-    assert_eq!((h.to_str().unwrap(), s.to_str().unwrap()), ("127.0.0.1", "80"));
+    assert_eq!(
+        (h.to_str().unwrap(), s.to_str().unwrap()),
+        ("127.0.0.1", "80")
+    );
 
     unsafe extern "C" {
         fn gethostbyname(name: *const libc::c_char) -> *mut libc::hostent;

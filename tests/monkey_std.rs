@@ -321,11 +321,11 @@ fn name_lookups_run_on_the_thread_pool() {
         addrs.iter().any(|a| a.ip().is_loopback() && a.port() == 80),
         "{addrs:?}"
     );
+    // The lookup ran on a pool worker (the pool starts its workers on demand). How
+    // long it took against the ticker is up to the worker thread: not asserted.
     assert!(greenlet::threadpool::default_pool().workers() >= 1);
     g.join().unwrap();
-    let _ = ticks;
-    let err = ("no-such-host.invalid", 80).to_socket_addrs().unwrap_err();
-    assert!(!err.to_string().is_empty());
+    assert_eq!(ticks.get(), TICKS);
 }
 
 #[test]

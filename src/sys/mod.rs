@@ -30,7 +30,7 @@ pub(crate) mod thread;
 /// runtime must never wait inside its own hooks); without it, libc's as usual.
 mod c {
     #[cfg(feature = "monkey")]
-    pub(super) use super::monkey::real::{accept4, poll, send, sendmsg};
+    pub(super) use crate::sys::monkey::real::{accept4, poll, send, sendmsg};
     #[cfg(not(feature = "monkey"))]
     pub(super) use libc::{accept4, poll, send, sendmsg};
 }
