@@ -213,3 +213,26 @@ fn accept_on_a_blocking_listener_leaves_it_blocking() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn a_timeout_set_after_waits_without_one_is_honoured() {
+    let _w = watchdog("late timeout");
+    greenlet::spawn(|| {
+        let (c, s) = pair();
+        // A wait with no timeout (the hooks learn "none")...
+        let writer = greenlet::spawn(move || {
+            (&s).write_all(b"x").unwrap();
+            s
+        });
+        assert_eq!((&c).read(&mut [0u8; 8]).unwrap(), 1);
+        let _s = writer.join().unwrap();
+        // ...then a timeout: the next read fails with it, after it.
+        c.set_read_timeout(Some(ms(50))).unwrap();
+        let start = Instant::now();
+        let e = (&c).read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+        assert_took(start, ms(50));
+    })
+    .join()
+    .unwrap();
+}

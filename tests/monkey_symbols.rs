@@ -13,6 +13,7 @@ const HOOKS: &[&str] = &[
     "sendto",
     "sendmsg",
     "connect",
+    "setsockopt",
     "accept",
     "accept4",
     "read",

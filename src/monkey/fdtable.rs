@@ -41,7 +41,27 @@ pub(super) enum Kind {
 const KIND_MASK: u64 = 0xff;
 const FLIP_ONE: u64 = 1 << 8;
 const FLIP_MASK: u64 = 0xffff << 8;
+/// Facts learnt about a socket, kept until it is closed (or a hooked `setsockopt`
+/// changes its timeouts): see [`Fact`].
+const FACT_SHIFT: u32 = 24;
 const GEN_SHIFT: u32 = 32;
+
+/// A fact about an fd, learnt once with a syscall and kept in its entry.
+#[derive(Clone, Copy)]
+pub(super) enum Fact {
+    /// Looked at: whether it is a TCP socket (`IsTcp` says which).
+    TcpKnown = 0,
+    /// A TCP stream socket: a short read means it was drained.
+    IsTcp = 1,
+    /// Looked at, and it has no `SO_RCVTIMEO`.
+    NoReadTimeout = 2,
+    /// Looked at, and it has no `SO_SNDTIMEO`.
+    NoWriteTimeout = 3,
+}
+
+fn fact_bit(f: Fact) -> u64 {
+    1 << (FACT_SHIFT + f as u32)
+}
 
 fn kind_code(k: Kind) -> u64 {
     match k {
@@ -73,6 +93,30 @@ impl Entry {
 
     fn flipped(self) -> bool {
         self.0 & FLIP_MASK != 0
+    }
+
+    pub(super) fn has(self, f: Fact) -> bool {
+        self.0 & fact_bit(f) != 0
+    }
+}
+
+/// Records facts about `fd` (`set`) and forgets others (`clear`), unless it was
+/// closed since `seen` was read.
+pub(super) fn learn(fd: c_int, seen: Entry, set: &[Fact], clear: &[Fact]) {
+    let on = set.iter().fold(0, |m, &f| m | fact_bit(f));
+    let off = clear.iter().fold(0, |m, &f| m | fact_bit(f));
+    if let Some(s) = slot(fd, true) {
+        let _ = s.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+            (Entry(cur).generation() == seen.generation()).then_some((cur | on) & !off)
+        });
+    }
+}
+
+/// A hooked `setsockopt` changed `fd`'s timeouts: look again at the next wait.
+pub(super) fn timeouts_changed(fd: c_int) {
+    if let Some(s) = slot(fd, false) {
+        let mask = fact_bit(Fact::NoReadTimeout) | fact_bit(Fact::NoWriteTimeout);
+        s.fetch_and(!mask, Ordering::AcqRel);
     }
 }
 

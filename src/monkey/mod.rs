@@ -54,6 +54,7 @@ crate::sys::monkey::weak_c_names! {
     sendto => socket::sendto,
     sendmsg => socket::sendmsg,
     connect => socket::connect,
+    setsockopt => socket::setsockopt,
     accept => socket::accept,
     accept4 => socket::accept4,
     read => rw::read,

@@ -10,8 +10,9 @@ use super::wait::{self, Blocking, Stop};
 use super::{active, fdtable, interrupt_errno};
 use crate::hub::{Direction, Hub};
 use crate::sys::monkey::c::{
-    EAGAIN, EBADF, EINPROGRESS, MSG_DONTWAIT, MSG_WAITALL, O_NONBLOCK, POLLIN, POLLOUT, c_int,
-    c_void, msghdr, size_t, sockaddr, socklen_t, ssize_t,
+    EAGAIN, EBADF, EINPROGRESS, MSG_DONTWAIT, MSG_WAITALL, O_NONBLOCK, POLLIN, POLLOUT,
+    SO_RCVTIMEO, SO_SNDTIMEO, SOL_SOCKET, c_int, c_void, msghdr, size_t, sockaddr, socklen_t,
+    ssize_t,
 };
 use crate::sys::monkey::{self as sys, real};
 
@@ -76,6 +77,16 @@ pub(super) unsafe extern "C" fn recvfrom(
             },
             // SAFETY: as above.
             |done| unsafe { real::recvfrom(fd, buf.add(done), len - done, flags, addr, addrlen) },
+        );
+    }
+    if flags == 0 {
+        return wait::stream_read(
+            b,
+            len,
+            // SAFETY: the caller's contract.
+            || unsafe { real::recvfrom(fd, buf, len, MSG_DONTWAIT, addr, addrlen) },
+            // SAFETY: the caller's contract.
+            || unsafe { real::recvfrom(fd, buf, len, 0, addr, addrlen) },
         );
     }
     wait::once(
@@ -339,4 +350,24 @@ pub(super) unsafe extern "C" fn accept4(
         // SAFETY: the caller's contract.
         || unsafe { real::accept4(fd, addr, len, flags) } as isize,
     ) as c_int
+}
+
+/// `setsockopt(2)`: a change of `SO_RCVTIMEO` or `SO_SNDTIMEO` makes the next wait
+/// on the socket ask for its timeouts again; everything passes through.
+///
+/// # Safety
+///
+/// The C function's contract.
+pub(super) unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    if level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) {
+        fdtable::timeouts_changed(fd);
+    }
+    // SAFETY: the caller's contract.
+    unsafe { real::setsockopt(fd, level, name, value, len) }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use mio::Token;
 
+use super::fdtable::Fact;
 use super::{count_park, fdtable, interrupt_errno};
 use crate::hub::{Direction, Hub, Interrupt};
 use crate::sys::monkey::{self as sys, c};
@@ -90,10 +91,32 @@ pub(super) fn wait_fd(
     deadline: Option<Instant>,
     reason: &'static str,
 ) -> Result<bool, Stop> {
-    wait_fds(hub, &[(fd, dir)], deadline, reason)
+    let token = token_for(hub, fd)?;
+    let waiter = hub
+        .reactor
+        .add_waiter(token, dir, hub.waker())
+        .map_err(|()| Stop::Closed)?;
+    count_park();
+    let r = hub.park_until_reporting(reason, deadline);
+    drop(waiter);
+    match r {
+        Err(int) => Err(Stop::Interrupted(int)),
+        Ok(_) if !hub.reactor.is_registered(token) => Err(Stop::Closed),
+        Ok(fired) => Ok(fired),
+    }
 }
 
-/// [`wait_fd`] on several fds at once: returns when any of them may be ready.
+/// This hub's registration of `fd` made by a hook, if it is current (nothing is
+/// registered here).
+fn known_token(hub: &'static Hub, fd: c::c_int) -> Option<Token> {
+    let index = usize::try_from(fd).ok()?;
+    let (g, t) = REGS.try_with(|r| r.borrow().get(index).copied()).ok()??;
+    (t != NONE && g == fdtable::get(fd).generation() && hub.reactor.is_registered(Token(t)))
+        .then_some(Token(t))
+}
+
+/// [`wait_fd`] on several fds at once (`poll`, `select`): returns when any of them
+/// may be ready.
 pub(super) fn wait_fds(
     hub: &'static Hub,
     fds: &[(c::c_int, Direction)],
@@ -102,19 +125,14 @@ pub(super) fn wait_fds(
 ) -> Result<bool, Stop> {
     let waker = hub.waker();
     let mut waiters = Vec::with_capacity(fds.len());
-    let mut tokens = Vec::with_capacity(fds.len());
     for &(fd, dir) in fds {
-        let token = match token_for(hub, fd) {
-            Ok(t) => t,
-            // One of several: the caller's poll sees it ready (or closed) anyway.
-            Err(Stop::NotPollable | Stop::Closed) if fds.len() > 1 => continue,
-            Err(e) => return Err(e),
+        // One that cannot be waited on: the caller's poll sees it ready (or closed).
+        let Ok(token) = token_for(hub, fd) else {
+            continue;
         };
-        match hub.reactor.add_waiter(token, dir, waker) {
-            Ok(w) => waiters.push(w),
-            Err(()) => return Err(Stop::Closed),
+        if let Ok(w) = hub.reactor.add_waiter(token, dir, waker) {
+            waiters.push(w);
         }
-        tokens.push(token);
     }
     if waiters.is_empty() {
         return Err(Stop::NotPollable);
@@ -124,7 +142,6 @@ pub(super) fn wait_fds(
     drop(waiters);
     match r {
         Err(int) => Err(Stop::Interrupted(int)),
-        Ok(_) if fds.len() == 1 && !hub.reactor.is_registered(tokens[0]) => Err(Stop::Closed),
         Ok(fired) => Ok(fired),
     }
 }
@@ -147,6 +164,8 @@ pub(super) struct Blocking {
     dir: Direction,
     reason: &'static str,
     looked: bool,
+    /// The user's own `O_NONBLOCK`, once looked at.
+    user_nonblocking: bool,
     deadline: Option<Instant>,
 }
 
@@ -163,6 +182,7 @@ impl Blocking {
             dir,
             reason,
             looked: false,
+            user_nonblocking: false,
             deadline: None,
         }
     }
@@ -174,13 +194,13 @@ impl Blocking {
     pub(super) fn would_block(&mut self) -> Next {
         if !self.looked {
             self.looked = true;
-            if user_nonblocking(self.fd) {
-                return Next::Fail(c::EAGAIN);
+            self.user_nonblocking = user_nonblocking(self.fd);
+            if !self.user_nonblocking {
+                self.deadline =
+                    timeout(self.fd, self.dir).and_then(|t| Instant::now().checked_add(t));
             }
-            self.deadline = sys::sock_timeout(self.fd, self.dir == Direction::Write)
-                .and_then(|t| Instant::now().checked_add(t));
         }
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+        if self.user_nonblocking || self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Next::Fail(c::EAGAIN);
         }
         match wait_fd(self.hub, self.fd, self.dir, self.deadline, self.reason) {
@@ -190,6 +210,79 @@ impl Blocking {
             Err(Stop::NotPollable) => Next::Block,
         }
     }
+}
+
+/// The socket's `SO_RCVTIMEO` (reads) or `SO_SNDTIMEO`: asked of the kernel until it
+/// said "none" once, which the fd table keeps until the fd is closed or a hooked
+/// `setsockopt` sets a timeout (see `arch/monkey.md` on what a hook cannot see).
+fn timeout(fd: c::c_int, dir: Direction) -> Option<std::time::Duration> {
+    let fact = match dir {
+        Direction::Read => Fact::NoReadTimeout,
+        Direction::Write => Fact::NoWriteTimeout,
+    };
+    let seen = fdtable::get(fd);
+    if seen.has(fact) {
+        return None;
+    }
+    let t = sys::sock_timeout(fd, dir == Direction::Write);
+    if t.is_none() {
+        fdtable::learn(fd, seen, &[fact], &[]);
+    }
+    t
+}
+
+/// Whether `fd` is a TCP socket (asked once, then kept in the fd table).
+fn is_tcp(fd: c::c_int) -> bool {
+    let seen = fdtable::get(fd);
+    if seen.has(Fact::TcpKnown) {
+        return seen.has(Fact::IsTcp);
+    }
+    let tcp = sys::is_tcp(fd);
+    let facts: &[Fact] = if tcp {
+        &[Fact::TcpKnown, Fact::IsTcp]
+    } else {
+        &[Fact::TcpKnown]
+    };
+    fdtable::learn(fd, seen, facts, &[]);
+    tcp
+}
+
+/// A plain `recv` (no flags) of at most `len` bytes, with the short-read rule of
+/// `greenlet::net`'s TCP reads: a read that filled less than its buffer drained the
+/// socket, so the next one, if no edge came since and the socket is blocking, parks
+/// without first asking the kernel for an `EAGAIN`. TCP only (a Unix stream read may
+/// stop short between writers); see `io::Registration::do_stream_read`.
+pub(super) fn stream_read(
+    mut b: Blocking,
+    len: usize,
+    mut op: impl FnMut() -> isize,
+    block: impl FnOnce() -> isize,
+) -> isize {
+    let (hub, fd) = (b.hub, b.fd);
+    if let Some(token) = known_token(hub, fd)
+        && hub.reactor.read_drained(token)
+        && is_tcp(fd)
+    {
+        match b.would_block() {
+            Next::Retry => {}
+            // The user's own non-blocking mode gets the kernel's answer.
+            Next::Fail(c::EAGAIN) if b.user_nonblocking => {}
+            Next::Fail(e) => {
+                sys::set_errno(e);
+                return -1;
+            }
+            Next::Block => return block(),
+        }
+    }
+    let n = once(b, &mut op, block);
+    if n > 0
+        && (n as usize) < len
+        && let Some(token) = known_token(hub, fd)
+        && is_tcp(fd)
+    {
+        hub.reactor.mark_drained(token);
+    }
+    n
 }
 
 /// Whether the user put `fd` in non-blocking mode (an `O_NONBLOCK` a hook set for

@@ -15,10 +15,10 @@ pub(crate) mod c {
     pub(crate) use libc::{
         CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME, EAGAIN, EAI_SYSTEM, EBADF, ECANCELED,
         EINPROGRESS, EINVAL, ENOSYS, EOPNOTSUPP, ETIMEDOUT, FD_SETSIZE, MSG_DONTWAIT, MSG_WAITALL,
-        O_NONBLOCK, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, TIMER_ABSTIME, WCONTINUED, WNOHANG,
-        WUNTRACED, addrinfo, c_char, c_int, c_uint, c_void, clockid_t, fd_set, hostent, iovec,
-        msghdr, nfds_t, pid_t, pollfd, rusage, sigset_t, size_t, sockaddr, sockaddr_storage,
-        socklen_t, ssize_t, timespec, timeval, useconds_t,
+        O_NONBLOCK, POLLIN, POLLOUT, POLLPRI, POLLRDHUP, SO_RCVTIMEO, SO_SNDTIMEO, SOL_SOCKET,
+        TIMER_ABSTIME, WCONTINUED, WNOHANG, WUNTRACED, addrinfo, c_char, c_int, c_uint, c_void,
+        clockid_t, fd_set, hostent, iovec, msghdr, nfds_t, pid_t, pollfd, rusage, sigset_t, size_t,
+        sockaddr, sockaddr_storage, socklen_t, ssize_t, timespec, timeval, useconds_t,
     };
 }
 
@@ -116,6 +116,23 @@ pub(crate) fn sock_timeout(fd: c_int, write: bool) -> Option<Duration> {
         return None;
     }
     Some(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
+}
+
+/// Whether `fd` is a TCP socket (`SO_PROTOCOL`); false for anything else.
+pub(crate) fn is_tcp(fd: c_int) -> bool {
+    let mut proto: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: `proto` and `len` are valid for writes and `len` is `proto`'s size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PROTOCOL,
+            (&raw mut proto).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && proto == libc::IPPROTO_TCP
 }
 
 /// The socket's pending error (`SO_ERROR`), 0 for none.
