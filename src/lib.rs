@@ -17,6 +17,7 @@ mod greenlet;
 // 5. Blocking operations built on the seam.
 mod io;
 mod join;
+pub mod monkey;
 pub mod threadpool;
 mod time;
 // 6. The typed API (`sync` holds the raw wait machinery of layer 5 too).

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Interrupt};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -112,6 +112,40 @@ impl ThreadPool {
         }
     }
 
+    /// [`apply`](Self::apply) for a caller that must not unwind (a hooked libc call,
+    /// under C frames): a kill or a `with_timeout` deadline while it waits is
+    /// returned as `Err` and stays pending (`Hub::park_until_reporting`). The job
+    /// runs on regardless; its value is then dropped on the worker when it ends.
+    /// A panic of `f` resumes in the caller, as with `apply`.
+    #[cfg_attr(not(feature = "monkey"), allow(dead_code))]
+    pub(crate) fn apply_reporting<T, F>(&self, f: F) -> Result<T, Interrupt>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let hub = Hub::current();
+        let result = Arc::new(Mutex::new(None));
+        let waker = hub.waker();
+        let guard = waker.expect_remote();
+        let slot = result.clone();
+        self.submit(Box::new(move || {
+            let r = panic::catch_unwind(AssertUnwindSafe(f));
+            *slot.lock() = Some(r);
+            waker.wake();
+            drop(guard);
+        }));
+        hub.park_until_reporting("a thread pool job", None)?;
+        // A normal return from the park means the job woke us, after storing its result.
+        let r = result
+            .lock()
+            .take()
+            .expect("the job stores its result before waking");
+        match r {
+            Ok(v) => Ok(v),
+            Err(p) => panic::resume_unwind(p),
+        }
+    }
+
     /// How many worker threads exist now (busy or idle).
     pub fn workers(&self) -> usize {
         self.inner.state.lock().workers
@@ -174,4 +208,50 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     default_pool().apply(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::hub::{Hub, Interrupt};
+
+    /// The wait that cannot unwind: a kill comes back as `Err`, stays pending, and
+    /// the greenlet's next ordinary wait unwinds with it.
+    #[test]
+    fn a_kill_is_reported_then_delivered_at_the_next_wait() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let g = crate::spawn(move || {
+            let r = super::default_pool().apply_reporting(move || {
+                let _ = rx.recv_timeout(Duration::from_secs(10));
+            });
+            assert_eq!(r.err(), Some(Interrupt::Kill));
+            // Reported again, after a yield, while it stays pending.
+            let again = Hub::current().park_until_reporting("test", None);
+            assert_eq!(again, Err(Interrupt::Kill));
+            crate::yield_now(); // Unwinds.
+            unreachable!("the pending kill unwinds the next wait");
+        });
+        crate::yield_now();
+        g.kill();
+        assert!(g.join().unwrap_err().is_killed());
+        tx.send(()).unwrap();
+    }
+
+    /// A deadline reported to such a wait makes `with_timeout` return `Err`, even
+    /// though the closure returned; one that never fired does not.
+    #[test]
+    fn a_reported_deadline_is_elapsed() {
+        let r = crate::with_timeout(Duration::from_millis(30), || {
+            let until = Instant::now() + Duration::from_secs(10);
+            Hub::current().park_until_reporting("test", Some(until))
+        });
+        assert!(r.is_err(), "{r:?}");
+        let r = crate::with_timeout(Duration::from_secs(10), || {
+            let until = Instant::now() + Duration::from_millis(10);
+            Hub::current().park_until_reporting("test", Some(until))
+        });
+        assert_eq!(r, Ok(Ok(true)));
+        assert_eq!(crate::hub_stats().timers, 0);
+    }
 }

@@ -110,6 +110,10 @@ fn a_dump_lists_other_hubs_and_says_when_one_is_busy() {
     let go = Arc::new(Event::new());
     let (g, started) = (go.clone(), Arc::new(Event::new()));
     let s = started.clone();
+    // The spinner blocks its thread in a futex wait (std's channel): no hook of the
+    // `monkey` feature reaches that, so the hub stays busy in either feature state.
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let blocked = Arc::new(std::sync::Mutex::new(Some(blocked)));
     // Hub 0 parks a named greenlet; hub 1's root keeps its thread busy for a while.
     let hubs = greenlet::Hubs::new(2).name("dumped").start(move |i| {
         if i == 0 {
@@ -120,14 +124,12 @@ fn a_dump_lists_other_hubs_and_says_when_one_is_busy() {
                 .unwrap();
             w.join().unwrap();
         } else {
-            // A greenlet that does not give way (an OS sleep in a loop).
+            // A greenlet that does not give way: it blocks its thread until released.
+            let blocked = blocked.lock().unwrap().take().expect("one hub 1");
             let spinner = Builder::new()
                 .name("spinner")
-                .spawn(|| {
-                    let t = Instant::now();
-                    while t.elapsed() < Duration::from_millis(1500) {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
+                .spawn(move || {
+                    let _ = blocked.recv_timeout(Duration::from_secs(20));
                 })
                 .unwrap();
             s.set();
@@ -148,6 +150,7 @@ fn a_dump_lists_other_hubs_and_says_when_one_is_busy() {
         busy.contains("did not answer") && busy.contains("busy"),
         "{busy}"
     );
+    release.send(()).unwrap();
     go.set();
     for r in hubs.join() {
         r.unwrap();

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8, &str)] = &[
     ("time.rs", 5, "blocking operations"),
     ("join.rs", 5, "blocking operations"),
     ("threadpool.rs", 5, "blocking operations"),
+    ("monkey/", 5, "blocking operations"),
     ("sync/raw.rs", 5, "blocking operations"),
     ("sync/waitlist.rs", 5, "blocking operations"),
     ("sync/owner.rs", 5, "blocking operations"),

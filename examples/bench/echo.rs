@@ -9,6 +9,9 @@
 //!   connection counts when its stdin closes;
 //! - `--child echo-thread WORK`: `std::net`, one thread per connection (64 KiB
 //!   stacks), the same handler;
+//! - `--child echo-monkey` (only in a bench built with `--features monkey`): that
+//!   threaded `std::net` server with `thread::spawn` → `greenlet::spawn`, its std
+//!   reads and writes parked by the `monkey` hooks; compared with `echo-green`;
 //! - `--child echo-mio-short`: a hand-written single-threaded mio loop (edge-triggered,
 //!   read until a short read or `WouldBlock`, write back, keep pending output if the
 //!   socket is full): the most one thread can do here, and the syscalls
@@ -62,6 +65,7 @@ pub fn child(kind: &str, args: &[String]) {
     match kind {
         "echo-green" => server_green(arg(0).unwrap_or(1), arg(1).unwrap_or(0) as u64),
         "echo-thread" => server_thread(arg(0).unwrap_or(0) as u64),
+        "echo-monkey" => server_monkey(),
         "echo-mio" => server_mio(false),
         "echo-mio-short" => server_mio(true),
         "echo-load" => load(
@@ -224,6 +228,27 @@ fn server_thread(work: u64) {
         if let Err(e) = spawned {
             eprintln!("echo-thread: spawn: {e}");
         }
+    }
+}
+
+/// `server_thread` with `thread::spawn` → `greenlet::spawn`: std's blocking calls,
+/// green through the `monkey` hooks (without the feature it would serve one
+/// connection at a time, so the bench runs it only with the feature).
+fn server_monkey() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    deep_backlog(listener.as_raw_fd());
+    announce(listener.local_addr().expect("local_addr").port());
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("echo-monkey: accept: {e}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        greenlet::spawn(move || serve_conn(stream, 0));
     }
 }
 
@@ -731,17 +756,19 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
     };
     let (warmup, dur) = (Duration::from_millis(warmup), Duration::from_millis(dur));
     // The table's "mio loop" is `mio-short`.
-    let servers = [
+    // The hooked std::net server only where the hooks are built in.
+    let mut servers = vec![
         Server::new("green", &[1, 0]),
         Server::new("green", &[2, 0]),
         Server::new("thread", &[0]),
         Server::new("mio-short", &[]),
     ];
+    if cfg!(feature = "monkey") {
+        servers.push(Server::new("monkey", &[]));
+    }
     for &c in sizes {
         let all = run_all("echo", &servers, c, reps, warmup, dur);
-        let [green, hubs2, thread, mio] = &all[..] else {
-            unreachable!("four servers")
-        };
+        let (green, hubs2, thread, mio) = (&all[0], &all[1], &all[2], &all[3]);
         let err_note = failures(&all);
         let name = |what: &str| format!("echo, C={}: {what}", short(c));
 
@@ -780,6 +807,27 @@ pub fn echo(cfg: &Cfg, report: &mut Report) {
             100.0 * med(green, |x| x.rate) / med(mio, |x| x.rate)
         );
         report.rows.push(vs);
+
+        if let Some(monkey) = all.get(4) {
+            let mut r = Row::new(
+                format!("echo_monkey_{c}"),
+                name("round trips/s, hooked std::net vs greenlet::net (in the threads column)"),
+                Unit::Rate,
+            );
+            r.green = col(monkey, |x| x.rate);
+            r.thread = col(green, |x| x.rate);
+            r.target = Some(Target {
+                text: "≥ 95% of greenlet::net",
+                max_green: None,
+                min_green: None,
+                min_ratio: Some(0.95),
+            });
+            r.note = format!(
+                "std::net with the monkey hooks at {:.1}% of greenlet::net",
+                100.0 * med(monkey, |x| x.rate) / med(green, |x| x.rate)
+            );
+            report.rows.push(r);
+        }
 
         for (what, key, f) in [
             (

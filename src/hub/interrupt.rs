@@ -21,14 +21,18 @@ pub(crate) enum Interrupt {
 }
 
 /// A pending interrupt, packed into one word (0: none, 1: a kill, `id + 2`: the
-/// timeout `id`) where an `Option<Interrupt>` takes two: every greenlet has one, and
-/// a greenlet's memory is kept within three cache lines (see `arch/hub.md`). The API
-/// is `Cell<Option<Interrupt>>`'s.
+/// timeout `id`; the top bit: *reported*, see [`Hub::park_until_reporting`]) where an
+/// `Option<Interrupt>` takes two: every greenlet has one, and a greenlet's memory is
+/// kept within three cache lines (see `arch/hub.md`). The API is
+/// `Cell<Option<Interrupt>>`'s.
 pub(crate) struct InterruptCell(Cell<u64>);
 
 impl InterruptCell {
     const NONE: u64 = 0;
     const KILL: u64 = 1;
+    /// Set while the pending interrupt has been reported to a wait that cannot
+    /// unwind (and not delivered yet). Cleared by every `set`.
+    const REPORTED: u64 = 1 << 63;
 
     pub(crate) const fn new() -> Self {
         InterruptCell(Cell::new(Self::NONE))
@@ -41,10 +45,21 @@ impl InterruptCell {
 
     #[inline]
     pub(crate) fn get(&self) -> Option<Interrupt> {
-        match self.0.get() {
+        match self.0.get() & !Self::REPORTED {
             Self::NONE => None,
             Self::KILL => Some(Interrupt::Kill),
             n => Some(Interrupt::Timeout(n - 2)),
+        }
+    }
+
+    /// Whether the pending interrupt was reported to a wait that cannot unwind.
+    fn reported(&self) -> bool {
+        self.0.get() & Self::REPORTED != 0
+    }
+
+    fn mark_reported(&self) {
+        if self.is_some() {
+            self.0.set(self.0.get() | Self::REPORTED);
         }
     }
 
@@ -54,7 +69,10 @@ impl InterruptCell {
             None => Self::NONE,
             Some(Interrupt::Kill) => Self::KILL,
             // Timeout ids count up from 0 (`next_timeout_id`) and never come near 2^64.
-            Some(Interrupt::Timeout(id)) => id.checked_add(2).expect("fewer than 2^64 timeouts"),
+            Some(Interrupt::Timeout(id)) => id
+                .checked_add(2)
+                .filter(|n| n & Self::REPORTED == 0)
+                .expect("fewer than 2^63 timeouts"),
         });
     }
 
@@ -188,15 +206,82 @@ impl Hub {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         drop(guard);
         let interrupt = &self.current_ctx().interrupt;
+        let mut reported = false;
         if interrupt.get() == Some(Interrupt::Timeout(id)) {
+            reported = interrupt.reported();
             interrupt.set(None);
         }
         match result {
+            // The deadline fired inside a wait that could not unwind (it failed
+            // with an error instead, see `park_until_reporting`): `f` returned
+            // after its deadline, and what it returned is that error's outcome.
+            Ok(v) if reported => {
+                drop(v);
+                None
+            }
             Ok(v) => Some(v),
             Err(p) => match p.downcast_ref::<TimeoutPayload>() {
                 Some(t) if t.id == id => None,
                 _ => panic::resume_unwind(p),
             },
+        }
+    }
+}
+
+impl Hub {
+    /// `park_until` for a wait that must not unwind, because a C frame stands between
+    /// it and the code that would catch the unwind (a hooked libc call, see
+    /// `arch/monkey.md`): a kill or a `with_timeout` deadline is *returned*
+    /// (`Err`) instead of delivered, and stays pending, marked reported, so that the
+    /// context's next ordinary wait unwinds at once and `with_deadline` knows its
+    /// deadline cut `f` short. `Ok` is `park_until`'s answer (true if the deadline
+    /// passed).
+    ///
+    /// An interrupt already pending when this is called is reported again, after one
+    /// yield, so that a caller that retries in a loop lets the hub run others.
+    /// Any other unwind out of the park (the deadlock report, on the root) passes on.
+    pub(crate) fn park_until_reporting(
+        &'static self,
+        reason: &'static str,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Interrupt> {
+        let ctx = self.current_ctx();
+        if ctx.interrupt_due() {
+            let held = ctx.interrupt.take().expect("an interrupt is due");
+            let yielded = panic::catch_unwind(AssertUnwindSafe(|| self.yield_now()));
+            let arrived = match yielded {
+                Ok(()) => ctx.interrupt.take(),
+                Err(p) => Some(self.rearm_payload(p)),
+            };
+            // A kill that came meanwhile wins; otherwise the interrupt we held.
+            let int = match arrived {
+                Some(Interrupt::Kill) => Interrupt::Kill,
+                _ => held,
+            };
+            ctx.interrupt.set(Some(int));
+            ctx.interrupt.mark_reported();
+            return Err(int);
+        }
+        match panic::catch_unwind(AssertUnwindSafe(|| self.park_until(reason, deadline))) {
+            Ok(fired) => Ok(fired),
+            Err(p) => {
+                let int = self.rearm_payload(p);
+                ctx.interrupt.record(int);
+                ctx.interrupt.mark_reported();
+                Err(ctx.interrupt.get().unwrap_or(int))
+            }
+        }
+    }
+
+    /// The interrupt an unwind payload delivered (dropping the payload ends its
+    /// unwinding); any other payload resumes unwinding.
+    fn rearm_payload(&self, p: Box<dyn std::any::Any + Send>) -> Interrupt {
+        if p.is::<GreenletExit>() {
+            return Interrupt::Kill;
+        }
+        match p.downcast::<TimeoutPayload>() {
+            Ok(t) => Interrupt::Timeout(t.id),
+            Err(p) => panic::resume_unwind(p),
         }
     }
 }

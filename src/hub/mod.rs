@@ -281,6 +281,22 @@ impl Hub {
         }
     }
 
+    /// Whether the running context may park now: false inside the hub's own
+    /// machinery and while the hub shuts down, where blocking panics. For callers
+    /// that must not panic (hooked libc calls), which then block the thread instead.
+    #[inline]
+    #[cfg_attr(not(feature = "monkey"), allow(dead_code))]
+    pub(crate) fn can_park(&self) -> bool {
+        self.current.get() != HUB && !self.shutting_down.get()
+    }
+
+    /// Whether the hub is unwinding its greenlets because the thread exits.
+    #[inline]
+    #[cfg_attr(not(feature = "monkey"), allow(dead_code))]
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutting_down.get()
+    }
+
     /// Unwinds every greenlet left when the thread exits.
     fn teardown(&self) {
         registry::unregister(HubRef::of(self));

@@ -35,7 +35,7 @@ pub(crate) fn ready_now(fd: RawFd, write: bool) -> io::Result<bool> {
     };
     loop {
         // SAFETY: one valid, exclusively borrowed pollfd, and a count of 1.
-        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        let n = unsafe { super::c::poll(&mut pfd, 1, 0) };
         if n >= 0 {
             break;
         }

@@ -21,12 +21,26 @@ compile_error!(
 pub(crate) mod fd;
 pub(crate) mod mem;
 pub(crate) mod membarrier;
+#[cfg(feature = "monkey")]
+pub(crate) mod monkey;
 pub(crate) mod process;
 pub(crate) mod sigcatch;
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod thread;
 pub(crate) mod valgrind;
+
+/// The C functions of this folder that the `monkey` feature defines too: with the
+/// feature, libc's own (a call through `libc::` would land in the hook, and the
+/// runtime must never wait inside its own hooks); without it, libc's as usual.
+mod c {
+    #[cfg(feature = "monkey")]
+    pub(super) use crate::sys::monkey::real::{
+        accept4, close, poll, read, send, sendmsg, setsockopt, write,
+    };
+    #[cfg(not(feature = "monkey"))]
+    pub(super) use libc::{accept4, close, poll, read, send, sendmsg, setsockopt, write};
+}
 
 /// The errno values the layers above compare errors with.
 pub(crate) mod errno {

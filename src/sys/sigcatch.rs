@@ -163,8 +163,8 @@ pub(crate) fn doorbell() -> io::Result<RawFd> {
     if let Err(e) = super::fd::set_nonblocking(fds[1]) {
         // SAFETY: two fds this function just made and gave to nobody.
         unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
+            super::c::close(fds[0]);
+            super::c::close(fds[1]);
         }
         return Err(e);
     }
@@ -178,7 +178,7 @@ pub(crate) fn doorbell() -> io::Result<RawFd> {
 pub(crate) fn wait_doorbell(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         // SAFETY: reading into a valid, exclusively borrowed buffer of that length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe { super::c::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n > 0 {
             return Ok(n as usize);
         }
@@ -201,7 +201,7 @@ pub(crate) fn ring_doorbell() {
     let fd = DOORBELL_WRITE.load(Ordering::SeqCst);
     if fd >= 0 {
         // SAFETY: writing one byte from a valid buffer to our own pipe.
-        unsafe { libc::write(fd, [0u8].as_ptr().cast(), 1) };
+        unsafe { super::c::write(fd, [0u8].as_ptr().cast(), 1) };
     }
 }
 
@@ -266,7 +266,8 @@ extern "C" fn on_signal(signum: libc::c_int) {
         let byte = signum as u8;
         // SAFETY: one byte from a valid local to our own non-blocking pipe. A full
         // pipe (EAGAIN) loses nothing: the count is the record, the byte a doorbell.
-        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+        // The raw syscall: async-signal-safe, and never the `monkey` feature's hook.
+        unsafe { libc::syscall(libc::SYS_write, fd, &byte as *const u8, 1usize) };
     }
     // SAFETY: as above.
     unsafe { *errno = saved };

@@ -115,10 +115,11 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     }
 }
 
-/// Writes `bytes` to stderr with one `write(2)`: async-signal-safe.
+/// Writes `bytes` to stderr with one `write(2)`: async-signal-safe. A raw syscall,
+/// so that it never lands in the `monkey` feature's `write` (which may park).
 pub(crate) fn write_stderr(bytes: &[u8]) {
     // SAFETY: writing an initialised buffer of that length to fd 2.
-    unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+    unsafe { libc::syscall(libc::SYS_write, 2, bytes.as_ptr(), bytes.len()) };
 }
 
 /// Ends the process at once (`abort(3)`): async-signal-safe.

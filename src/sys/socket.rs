@@ -8,7 +8,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 /// `send(2)` with `MSG_NOSIGNAL`: a write to a closed peer is `EPIPE`, not a signal.
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for `buf.len()` bytes of reads for the whole call.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+    let n = unsafe { super::c::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -25,7 +25,7 @@ pub(crate) fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize
     msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
     msg.msg_iovlen = bufs.len() as _;
     // SAFETY: `msg` points at `bufs.len()` valid iovecs that outlive the call.
-    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
+    let n = unsafe { super::c::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -49,7 +49,7 @@ pub(crate) fn accept4(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: `storage` and `len` are valid for writes and `len` is its size.
     let new = unsafe {
-        libc::accept4(
+        super::c::accept4(
             fd,
             (&raw mut storage).cast(),
             &mut len,
@@ -131,7 +131,7 @@ pub(crate) fn bind_reuseport(addr: &SocketAddr) -> io::Result<OwnedFd> {
     for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
         // SAFETY: `one` is a valid c_int for the length passed, read during the call.
         let rc = unsafe {
-            libc::setsockopt(
+            super::c::setsockopt(
                 fd,
                 libc::SOL_SOCKET,
                 opt,

@@ -8,6 +8,7 @@
 pub mod child;
 pub mod parked;
 pub mod procs;
+pub mod watchdog;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
