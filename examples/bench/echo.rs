@@ -44,17 +44,17 @@ use mio::{Events, Interest, Poll, Token};
 use super::{Cfg, Report, Row, THREAD_STACK, Target, Unit, fmt_bytes, fmt_ns, median, short};
 
 /// Message size.
-const MSG: usize = 64;
+pub(super) const MSG: usize = 64;
 
 /// Server read buffer (every server): the README's `[0; 4096]`, the buffer a user
 /// writes (it touches a second page of each greenlet's stack).
-const BUF: usize = 4096;
+pub(super) const BUF: usize = 4096;
 
 /// Computation per message in the CPU-bound echo.
 const WORK_TARGET: Duration = Duration::from_micros(20);
 
 /// Servers exit on their own after this, whatever happens to the bench.
-const SERVER_LIFETIME: Duration = Duration::from_secs(600);
+pub(super) const SERVER_LIFETIME: Duration = Duration::from_secs(600);
 
 // ---- children --------------------------------------------------------------------
 
@@ -79,7 +79,7 @@ pub fn child(kind: &str, args: &[String]) {
 }
 
 /// Soft `RLIMIT_NOFILE` up to the hard limit: 10,000 connections need 10,000 fds.
-fn raise_nofile() {
+pub(super) fn raise_nofile() {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -530,7 +530,7 @@ fn load(port: u16, c: usize, warmup: Duration, measure: Duration) {
     unsafe { libc::_exit(0) };
 }
 
-fn fail(msg: &str) -> ! {
+pub(super) fn fail(msg: &str) -> ! {
     println!("err={msg}");
     let _ = io::stdout().flush();
     std::process::exit(1)
@@ -552,13 +552,13 @@ struct Sample {
 
 /// One server as the bench starts it: `--child echo-KIND ARGS...`.
 #[derive(Clone)]
-struct Server {
-    kind: &'static str,
+pub(super) struct Server {
+    pub(super) kind: &'static str,
     args: Vec<String>,
 }
 
 impl Server {
-    fn new(kind: &'static str, args: &[u64]) -> Server {
+    pub(super) fn new(kind: &'static str, args: &[u64]) -> Server {
         Server {
             kind,
             args: args.iter().map(u64::to_string).collect(),
@@ -567,11 +567,17 @@ impl Server {
 }
 
 fn vm_rss(pid: u32) -> f64 {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS:`, `VmPTE:`), in bytes; 0 when the
+/// process is gone.
+pub(super) fn status_bytes(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|r| r.split_whitespace().next())
                 .and_then(|v| v.parse::<f64>().ok())
         })
@@ -580,7 +586,7 @@ fn vm_rss(pid: u32) -> f64 {
 
 /// Closes the server's stdin (it exits, a `StreamServer` child after printing its
 /// per-hub counts), reads what it printed after the port, and reaps it.
-fn finish(mut child: Child, mut out: Option<BufReader<ChildStdout>>) -> String {
+pub(super) fn finish(mut child: Child, mut out: Option<BufReader<ChildStdout>>) -> String {
     drop(child.stdin.take());
     let deadline = Instant::now() + Duration::from_secs(10);
     while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
@@ -595,22 +601,17 @@ fn finish(mut child: Child, mut out: Option<BufReader<ChildStdout>>) -> String {
     rest
 }
 
-/// Starts `server` and the load generator against it; reads the server's peak RSS
-/// while loaded.
-fn measure(server: &Server, c: usize, warmup: Duration, dur: Duration) -> Sample {
-    let bad = |e: String| Sample {
-        rate: f64::NAN,
-        p50: f64::NAN,
-        p99: f64::NAN,
-        rss: f64::NAN,
-        per_hub: None,
-        err: Some(e),
-    };
+/// The bench's own binary, for its children. Not `current_exe()`: a rebuild during
+/// the run replaces that path, while /proc/self/exe stays this very binary.
+pub(super) const EXE: &str = "/proc/self/exe";
+
+/// Starts `server` and reads the port it announces: the child, its stdout after
+/// that line (for `finish`) and the port.
+pub(super) fn start(
+    server: &Server,
+) -> Result<(Child, Option<BufReader<ChildStdout>>, u16), String> {
     let name = format!("echo-{}", server.kind);
-    // Not `current_exe()`: a rebuild during the run replaces that path, while
-    // /proc/self/exe stays this very binary.
-    let exe = "/proc/self/exe";
-    let mut srv = Command::new(exe)
+    let mut srv = Command::new(EXE)
         .args(["--child", &name])
         .args(&server.args)
         .stdin(Stdio::piped())
@@ -623,12 +624,33 @@ fn measure(server: &Server, c: usize, warmup: Duration, dur: Duration) -> Sample
         .as_mut()
         .and_then(|r| r.read_line(&mut line).ok())
         .and_then(|_| line.trim().strip_prefix("port=")?.parse::<u16>().ok());
-    let Some(port) = port else {
-        finish(srv, srv_out);
-        return bad(format!("{name} did not start"));
+    match port {
+        Some(port) => Ok((srv, srv_out, port)),
+        None => {
+            finish(srv, srv_out);
+            Err(format!("{name} did not start"))
+        }
+    }
+}
+
+/// Starts `server` and the load generator against it; reads the server's peak RSS
+/// while loaded.
+fn measure(server: &Server, c: usize, warmup: Duration, dur: Duration) -> Sample {
+    let bad = |e: String| Sample {
+        rate: f64::NAN,
+        p50: f64::NAN,
+        p99: f64::NAN,
+        rss: f64::NAN,
+        per_hub: None,
+        err: Some(e),
+    };
+    let name = format!("echo-{}", server.kind);
+    let (srv, srv_out, port) = match start(server) {
+        Ok(s) => s,
+        Err(e) => return bad(e),
     };
     let ms = |d: Duration| d.as_millis().to_string();
-    let mut ld = Command::new(exe)
+    let mut ld = Command::new(EXE)
         .args([
             "--child",
             "echo-load",
