@@ -22,6 +22,10 @@
 //! 7. echo: a loopback TCP echo server, one hub against thread-per-connection and a
 //!    hand-written single-threaded mio loop, driven by one mio load generator
 //!    (module `echo`).
+//! 8. idle: N connections to that echo server (greenlets) and to the
+//!    thread-per-connection one, each with one round trip done, then parked in `read`
+//!    for 2 s: the server's RSS per connection, N = 10k (1k for 0.5 s with `--quick`)
+//!    (module `idle`).
 //!
 //! Threads always use `std::thread::Builder::stack_size(64 KiB)`; greenlets use the
 //! default stack (256 KiB of address space, touched on demand). `--quick` runs
@@ -45,6 +49,7 @@
 mod count;
 mod echo;
 mod firstuse;
+mod idle;
 mod sync;
 
 use std::cell::Cell;
@@ -74,6 +79,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("memory", memory),
     ("timers", timers),
     ("echo", echo::echo),
+    ("idle", idle::idle),
     ("first-use", firstuse::first_use),
 ];
 
@@ -129,7 +135,7 @@ fn usage(err: &str) -> ! {
     }
     eprintln!(
         "usage: cargo run --release --example bench [-- --quick] [--json PATH] [--svg PATH] \
-         [--only spawn|switch|ping-pong|mutex|memory|timers|echo|first-use] [--reps N]"
+         [--only spawn|switch|ping-pong|mutex|memory|timers|echo|idle|first-use] [--reps N]"
     );
     std::process::exit(if err.is_empty() { 0 } else { 2 })
 }
@@ -1467,6 +1473,7 @@ fn main() {
             Some("mem-thread") => child_mem_thread(n),
             Some("count") => count::child(&args[3..]),
             Some("first-use") => firstuse::child(),
+            Some("idle-load") => idle::child(&args[3..]),
             Some(k) if k.starts_with("echo-") => echo::child(k, &args[3..]),
             other => panic!("unknown child {other:?}"),
         }
