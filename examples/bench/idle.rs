@@ -277,26 +277,41 @@ pub fn idle(cfg: &Cfg, report: &mut Report) {
         row.thread_note = format!("n/a: {}", thread_err.as_deref().unwrap_or("not measured"));
     }
     row.target = Some(Target::max("≤ 5.5 KiB", TARGET_PER_CONN));
+    // "—" where every sample of that server failed.
+    let kib = |v: f64| {
+        if v.is_finite() {
+            fmt_bytes(v)
+        } else {
+            "—".to_string()
+        }
+    };
+    let ms = |v: f64| {
+        if v.is_finite() {
+            format!("{v:.0} ms")
+        } else {
+            "—".to_string()
+        }
+    };
     let mut note = format!(
         "(server VmRSS after {idle_text} with every connection parked in read − VmRSS \
          before the first connection) / {}, the load generator holding all those sockets \
          open; right after the round trips {} (greenlets) and {} (threads); page tables \
          (not in RSS) {} and {} per connection; server baseline {} and {}; opening {} \
-         connections {:.0} ms and {:.0} ms, one round trip on each {:.0} ms and {:.0} ms; \
+         connections {} and {}, one round trip on each {} and {}; \
          tokio current_thread measures about 5.0 KiB with the same 4 KiB buffer (the \
          issue's figure, not measured here)",
         fmt_count(n as u64),
-        fmt_bytes(med(&green, |s| s.per_conn_busy)),
-        fmt_bytes(med(&thread, |s| s.per_conn_busy)),
-        fmt_bytes(med(&green, |s| s.pte_per_conn)),
-        fmt_bytes(med(&thread, |s| s.pte_per_conn)),
-        fmt_bytes(med(&green, |s| s.base)),
-        fmt_bytes(med(&thread, |s| s.base)),
+        kib(med(&green, |s| s.per_conn_busy)),
+        kib(med(&thread, |s| s.per_conn_busy)),
+        kib(med(&green, |s| s.pte_per_conn)),
+        kib(med(&thread, |s| s.pte_per_conn)),
+        kib(med(&green, |s| s.base)),
+        kib(med(&thread, |s| s.base)),
         fmt_count(n as u64),
-        med(&green, |s| s.connect_ms),
-        med(&thread, |s| s.connect_ms),
-        med(&green, |s| s.roundtrip_ms),
-        med(&thread, |s| s.roundtrip_ms),
+        ms(med(&green, |s| s.connect_ms)),
+        ms(med(&thread, |s| s.connect_ms)),
+        ms(med(&green, |s| s.roundtrip_ms)),
+        ms(med(&thread, |s| s.roundtrip_ms)),
     );
     let errs: Vec<String> = green
         .iter()
